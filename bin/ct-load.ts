@@ -1,0 +1,7 @@
+/** ct-load: not implemented yet (see the issue tracker). */
+import { runTool } from '../src/cli.js';
+import { RuntimeError } from '../src/io/errors.js';
+
+runTool('ct-load', async () => {
+  throw new RuntimeError('not implemented yet');
+});

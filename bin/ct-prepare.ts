@@ -1,0 +1,59 @@
+/** ct-prepare: raw ClinicalTrials.gov API v2 studies → clean, load-ready records. */
+import { hideBin } from 'yargs/helpers';
+import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
+import { UsageError } from '../src/io/errors.js';
+import { fmtSeconds } from '../src/io/progress.js';
+import { prepareStream, type Dedupe, type PrepareStats } from '../src/prepare.js';
+
+const TOOL = 'ct-prepare';
+
+runTool(TOOL, async () => {
+  const argv = await recordOptions(
+    parser(TOOL, hideBin(process.argv), '$0 [input] [options]\n\nClean and flatten raw ClinicalTrials.gov API v2 studies into one load-ready record per study.\nInput: one study per record, whole API pages ({"studies":[…]}) or JSON arrays.')
+      .command('$0 [input]', false),
+  )
+    .option('start-year', { type: 'number', describe: 'keep studies starting in or after YYYY (drops those without a start date)', requiresArg: true })
+    .option('limit', { type: 'number', describe: 'stop after N distinct studies', requiresArg: true })
+    .option('dedupe', {
+      choices: ['latest', 'first', 'none'] as const,
+      default: 'latest' as const,
+      describe: 'duplicate nct_ids: keep the latest last_update_posted (output waits for the end of input), the first seen (streams), or all',
+    })
+    .option('raw', { type: 'boolean', default: true, describe: 'include the original study as `raw` (--no-raw to leave it out)' })
+    .example('$0 < studies.ndjson > prepared.ndjson', 'prepare a file of API studies')
+    .example('ct-fetch --condition asthma | $0 --start-year 2018', 'in a pipeline')
+    .parseAsync();
+  const args = argv as unknown as RecordArgs & { startYear?: number; limit?: number; dedupe: Dedupe; raw: boolean };
+  if (args.startYear !== undefined && !(Number.isInteger(args.startYear) && args.startYear >= 1000 && args.startYear <= 9999)) {
+    throw new UsageError(`--start-year must be a four-digit year, got ${args.startYear}`);
+  }
+  if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit >= 0)) {
+    throw new UsageError(`--limit must be a whole number ≥ 0, got ${args.limit}`);
+  }
+  await withRecordIO(TOOL, argv as never, async ({ input, writer, rejects, progress }) => {
+    const stats: PrepareStats = {
+      read: 0, studies: 0, out: 0, rejected: 0, duplicates: 0, noStartDate: 0, beforeStartYear: 0, skipped: 0, nulCleaned: 0,
+    };
+    const records = prepareStream(
+      input,
+      {
+        raw: args.raw,
+        startYear: args.startYear,
+        limit: args.limit,
+        dedupe: args.dedupe,
+        reject: (item, reason) => rejects.reject(item, reason),
+      },
+      stats,
+    );
+    for await (const rec of records) {
+      await writer.write(rec as never);
+      progress.update(stats.studies, input.sizeBytes !== undefined ? input.bytesRead : stats.studies);
+    }
+    const parts = [`${stats.studies} in`, `${stats.out} out`, `${stats.rejected} rejected`, `${stats.duplicates} duplicates dropped`];
+    if (args.startYear !== undefined) parts.push(`${stats.beforeStartYear} before ${args.startYear}`, `${stats.noStartDate} without start date`);
+    if (stats.nulCleaned) parts.push(`${stats.nulCleaned} with NUL characters cleaned`);
+    const secs = progress.seconds;
+    parts.push(`${fmtSeconds(secs)} (${Math.round(stats.studies / Math.max(secs, 1e-3))} records/s)`);
+    return parts.join(', ');
+  });
+});

@@ -1,0 +1,364 @@
+/**
+ * Records ⇄ Arrow record batches.
+ *
+ * The schema is derived from the first batch: booleans → Bool, integers that fit → Int32, other numbers
+ * → Float64, strings → Utf8, string lists → List<Utf8>, equal-length number lists → FixedSizeList<Float32>
+ * (Float64 when a value is not exactly a float32), and anything else (objects, mixed lists, fields that are
+ * null throughout the first batch) → Utf8 holding JSON text, marked `ct-pipeline:encoding=json` in the
+ * field metadata so that reading restores the value.
+ *
+ * Nothing is dropped: a field that first appears after the first batch, a value that does not fit its
+ * column's type, and the absence of a field (as opposed to a null) are carried in one extra Utf8 column
+ * (`__ct_extra`, named in the schema metadata) as JSON `{"f":{field:value},"a":[absent fields]}`.
+ * Reading merges it back, so NDJSON → Arrow → NDJSON gives equal records.
+ */
+import {
+  AsyncByteQueue,
+  Bool,
+  Field,
+  FixedSizeList,
+  Float32,
+  Float64,
+  Int32,
+  List,
+  RecordBatch,
+  RecordBatchStreamWriter,
+  Schema,
+  Struct,
+  Type,
+  Utf8,
+  makeData,
+  vectorFromArray,
+  type Data,
+  type DataType,
+  type Vector,
+} from 'apache-arrow';
+
+export type Rec = Record<string, unknown>;
+
+export const EXTRA_COLUMN = '__ct_extra';
+const META_ENCODING = 'ct-pipeline:encoding';
+const META_EXTRA = 'ct-pipeline:extra';
+
+type Kind = 'bool' | 'int32' | 'float64' | 'utf8' | 'json' | 'strlist' | 'f32vec' | 'f64vec';
+interface Column {
+  name: string;
+  kind: Kind;
+  dim?: number;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+const isInt32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= INT32_MAX;
+const isNumList = (v: unknown): v is ArrayLike<number> =>
+  v instanceof Float32Array ||
+  v instanceof Float64Array ||
+  (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x)));
+const isF32Exact = (v: ArrayLike<number>): boolean => {
+  if (v instanceof Float32Array) return true;
+  for (let i = 0; i < v.length; i++) if (Math.fround(v[i]) !== v[i]) return false;
+  return true;
+};
+
+/** Derive columns from a batch of records: field order of first appearance. */
+export function inferColumns(records: Rec[]): Column[] {
+  const values = new Map<string, unknown[]>();
+  for (const r of records) {
+    for (const [k, v] of Object.entries(r)) {
+      if (k === EXTRA_COLUMN) continue;
+      let list = values.get(k);
+      if (!list) values.set(k, (list = []));
+      if (v !== null && v !== undefined) list.push(v);
+    }
+  }
+  const cols: Column[] = [];
+  for (const [name, vs] of values) cols.push(inferColumn(name, vs));
+  return cols;
+}
+
+function inferColumn(name: string, vs: unknown[]): Column {
+  if (vs.length === 0) return { name, kind: 'json' };
+  if (vs.every((v) => typeof v === 'boolean')) return { name, kind: 'bool' };
+  if (vs.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    return { name, kind: vs.every(isInt32) ? 'int32' : 'float64' };
+  }
+  if (vs.every((v) => typeof v === 'string')) return { name, kind: 'utf8' };
+  if (vs.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'))) return { name, kind: 'strlist' };
+  if (vs.every(isNumList)) {
+    const dim = (vs[0] as ArrayLike<number>).length;
+    if (vs.every((v) => (v as ArrayLike<number>).length === dim)) {
+      return { name, kind: vs.every((v) => isF32Exact(v as ArrayLike<number>)) ? 'f32vec' : 'f64vec', dim };
+    }
+  }
+  return { name, kind: 'json' };
+}
+
+/** Does a (non-null) value fit the column's type without loss? */
+function fits(col: Column, v: unknown): boolean {
+  switch (col.kind) {
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'int32':
+      return isInt32(v);
+    case 'float64':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'utf8':
+      return typeof v === 'string';
+    case 'json':
+      return true;
+    case 'strlist':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+    case 'f32vec':
+      return isNumList(v) && v.length === col.dim && isF32Exact(v);
+    case 'f64vec':
+      return isNumList(v) && v.length === col.dim;
+  }
+}
+
+function arrowType(col: Column): DataType {
+  switch (col.kind) {
+    case 'bool':
+      return new Bool();
+    case 'int32':
+      return new Int32();
+    case 'float64':
+      return new Float64();
+    case 'utf8':
+    case 'json':
+      return new Utf8();
+    case 'strlist':
+      return new List(new Field('item', new Utf8(), true));
+    case 'f32vec':
+      return new FixedSizeList(col.dim!, new Field('item', new Float32(), false));
+    case 'f64vec':
+      return new FixedSizeList(col.dim!, new Field('item', new Float64(), false));
+  }
+}
+
+export function schemaFor(cols: Column[]): Schema {
+  const fields = cols.map(
+    (c) => new Field(c.name, arrowType(c), true, c.kind === 'json' ? new Map([[META_ENCODING, 'json']]) : undefined),
+  );
+  fields.push(new Field(EXTRA_COLUMN, new Utf8(), true, new Map([[META_ENCODING, 'json']])));
+  return new Schema(fields, new Map([[META_EXTRA, EXTRA_COLUMN]]));
+}
+
+function vectorData(col: Column, cells: unknown[]): Data {
+  const type = arrowType(col);
+  if (col.kind === 'f32vec' || col.kind === 'f64vec') {
+    const dim = col.dim!;
+    const n = cells.length;
+    const flat = col.kind === 'f32vec' ? new Float32Array(n * dim) : new Float64Array(n * dim);
+    const valid = new Uint8Array((n + 7) >> 3);
+    let nulls = 0;
+    for (let i = 0; i < n; i++) {
+      const v = cells[i] as ArrayLike<number> | null;
+      if (v == null) {
+        nulls++;
+        continue;
+      }
+      valid[i >> 3] |= 1 << (i & 7);
+      flat.set(v, i * dim);
+    }
+    const childType = (type as FixedSizeList).children[0].type;
+    const child = makeData({ type: childType, length: n * dim, data: flat as never });
+    return makeData({ type: type as FixedSizeList, length: n, nullCount: nulls, nullBitmap: valid, child });
+  }
+  const vals = col.kind === 'json' ? cells.map((v) => (v == null ? null : JSON.stringify(v))) : cells;
+  return vectorFromArray(vals as never[], type).data[0];
+}
+
+/** Build one record batch from records against fixed columns; unfitting and unknown fields go to the extra column. */
+export function recordsToBatch(schema: Schema, cols: Column[], records: Rec[]): RecordBatch {
+  const known = new Set(cols.map((c) => c.name));
+  const cells: unknown[][] = cols.map(() => new Array(records.length));
+  const extra: (string | null)[] = new Array(records.length).fill(null);
+  records.forEach((r, i) => {
+    let f: Rec | undefined;
+    let a: string[] | undefined;
+    cols.forEach((c, j) => {
+      if (!Object.prototype.hasOwnProperty.call(r, c.name) || r[c.name] === undefined) {
+        cells[j][i] = null;
+        (a ??= []).push(c.name);
+        return;
+      }
+      const v = r[c.name];
+      if (v === null || fits(c, v)) {
+        cells[j][i] = v;
+      } else {
+        cells[j][i] = null;
+        (f ??= {})[c.name] = v;
+      }
+    });
+    for (const k of Object.keys(r)) {
+      if (!known.has(k) && r[k] !== undefined) (f ??= {})[k] = r[k];
+    }
+    if (f || a) extra[i] = JSON.stringify(a ? { f, a } : { f });
+  });
+  const children = cols.map((c, j) => vectorData(c, cells[j]));
+  children.push(vectorFromArray(extra, new Utf8()).data[0]);
+  const data = makeData({ type: new Struct(schema.fields), length: records.length, nullCount: 0, children });
+  return new RecordBatch(schema, data);
+}
+
+type CellReader = (row: number) => unknown;
+
+function cellReader(field: Field, vector: Vector): CellReader {
+  const isJson = field.metadata.get(META_ENCODING) === 'json';
+  if (isJson) {
+    return (row) => {
+      const v = vector.get(row);
+      return v == null ? null : JSON.parse(v as string);
+    };
+  }
+  const t = field.type as DataType;
+  if (t.typeId === Type.FixedSizeList && vector.data.length === 1) {
+    const d = vector.data[0];
+    const child = d.children[0];
+    const childType = child.type as DataType;
+    if (childType.typeId === Type.Float) {
+      const dim = (t as FixedSizeList).listSize;
+      const values = child.values as Float32Array | Float64Array;
+      const base = d.offset * dim + child.offset;
+      return (row) => {
+        if (!vector.isValid(row)) return null;
+        const s = base + row * dim;
+        return Array.from(values.subarray(s, s + dim));
+      };
+    }
+  }
+  return (row) => (vector.isValid(row) ? toPlain(vector.get(row)) : null);
+}
+
+/** Arrow values → plain JSON-able values (for Arrow input made by other tools, too). */
+function toPlain(v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v !== 'object') return v;
+  if (v instanceof Date) return v.toISOString();
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
+  const anyV = v as { toArray?: () => unknown; toJSON?: () => unknown; [Symbol.iterator]?: unknown };
+  if (typeof anyV.toArray === 'function' && typeof anyV[Symbol.iterator] === 'function') {
+    return Array.from(v as Iterable<unknown>, toPlain);
+  }
+  if (typeof anyV.toJSON === 'function') {
+    const o = anyV.toJSON() as Rec;
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, toPlain(x)]));
+  }
+  return v;
+}
+
+/** Record batch → plain records, restoring JSON columns and merging the extra column back. */
+export function* batchToRecords(batch: RecordBatch): Generator<Rec> {
+  const extraName = batch.schema.metadata.get(META_EXTRA);
+  const readers: [string, CellReader][] = [];
+  let extraReader: CellReader | undefined;
+  batch.schema.fields.forEach((field, i) => {
+    const vec = batch.getChildAt(i)!;
+    if (extraName !== undefined && field.name === extraName) {
+      extraReader = (row) => {
+        const v = vec.get(row);
+        return v == null ? null : JSON.parse(v as string);
+      };
+    } else {
+      readers.push([field.name, cellReader(field, vec)]);
+    }
+  });
+  for (let row = 0; row < batch.numRows; row++) {
+    const rec: Rec = {};
+    for (const [name, read] of readers) rec[name] = read(row);
+    const extra = extraReader?.(row) as { f?: Rec; a?: string[] } | null | undefined;
+    if (extra) {
+      for (const k of extra.a ?? []) delete rec[k];
+      if (extra.f) Object.assign(rec, extra.f);
+    }
+    yield rec;
+  }
+}
+
+/** Rough in-memory size of a value, to cut Arrow batches by bytes as well as by rows. */
+export function approxSize(v: unknown, depth = 0): number {
+  if (v === null || v === undefined) return 4;
+  switch (typeof v) {
+    case 'string':
+      return v.length + 2;
+    case 'number':
+    case 'boolean':
+      return 8;
+    case 'object': {
+      if (ArrayBuffer.isView(v)) return (v as unknown as { byteLength: number }).byteLength;
+      if (depth > 6) return 64;
+      let n = 2;
+      if (Array.isArray(v)) for (const x of v) n += approxSize(x, depth + 1) + 1;
+      else for (const [k, x] of Object.entries(v)) n += k.length + approxSize(x, depth + 1) + 4;
+      return n;
+    }
+    default:
+      return 8;
+  }
+}
+
+/** Collects the bytes the Arrow writer produces, so the caller can write them with backpressure. */
+class ChunkQueue extends AsyncByteQueue {
+  chunks: Uint8Array[] = [];
+  override write(value: ArrayBufferView | Uint8Array | ArrayBufferLike): void {
+    const u8 = value instanceof Uint8Array ? value : new Uint8Array((value as ArrayBufferView).buffer ?? value);
+    if (u8.byteLength > 0) this.chunks.push(u8);
+  }
+  take(): Buffer {
+    const out = Buffer.concat(this.chunks);
+    this.chunks = [];
+    return out;
+  }
+}
+
+/**
+ * Turns records into Arrow IPC stream bytes, batch by batch. `push` returns bytes whenever a batch is
+ * complete (by rows or by approximate size); `end` returns the rest and the end-of-stream marker.
+ */
+export class ArrowEncoder {
+  private pending: Rec[] = [];
+  private pendingBytes = 0;
+  private cols: Column[] | undefined;
+  private schema: Schema | undefined;
+  private readonly queue = new ChunkQueue();
+  private readonly writer = new RecordBatchStreamWriter({ autoDestroy: false });
+
+  constructor(
+    private readonly maxRows = 1024,
+    private readonly maxBytes = 8 << 20,
+  ) {
+    this.writer.reset(this.queue as never);
+  }
+
+  push(rec: Rec): Buffer | undefined {
+    this.pending.push(rec);
+    this.pendingBytes += approxSize(rec);
+    if (this.pending.length >= this.maxRows || this.pendingBytes >= this.maxBytes) return this.flush();
+    return undefined;
+  }
+
+  private flush(): Buffer {
+    if (this.pending.length > 0) {
+      if (!this.cols) {
+        this.cols = inferColumns(this.pending);
+        this.schema = schemaFor(this.cols);
+      }
+      this.writer.write(recordsToBatch(this.schema!, this.cols, this.pending));
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    return this.queue.take();
+  }
+
+  end(): Buffer {
+    const last = this.flush();
+    if (!this.schema) {
+      // No records at all: still a valid, empty Arrow stream (schema with only the extra column).
+      this.cols = [];
+      this.schema = schemaFor([]);
+      this.writer.reset(this.queue as never, this.schema);
+    }
+    this.writer.finish();
+    return Buffer.concat([last, this.queue.take()]);
+  }
+}

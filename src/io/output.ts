@@ -1,0 +1,154 @@
+/**
+ * Writing records: NDJSON (default) or Arrow IPC stream to stdout or `-o FILE`, optionally teed to a
+ * checkpoint file. Honours backpressure on stdout; EPIPE ends the output quietly (the tee, if any, goes on
+ * so the work is not lost); files are written atomically (see AtomicFile).
+ */
+import type { Writable } from 'node:stream';
+import { ArrowEncoder, type Rec } from './arrow.js';
+import { AtomicFile } from './atomic-file.js';
+import { OutputClosed } from './errors.js';
+import type { Format } from './input.js';
+
+export interface OutputOptions {
+  /** Tool name, for metadata. */
+  tool: string;
+  version: string;
+  format: Format;
+  /** `-o FILE`: write here (atomically) instead of stdout; `-` or undefined = stdout. */
+  out?: string;
+  /** `--tee FILE`: also write here, atomically, with FILE.meta.json. */
+  tee?: string;
+  /** Redacted options, recorded in the metadata. */
+  options: Record<string, unknown>;
+  stdout?: Writable;
+}
+
+const FLUSH_BYTES = 1 << 16;
+
+export class RecordWriter {
+  count = 0;
+  /** Bytes of output produced (as written to each target). */
+  bytes = 0;
+  /** True once the stdout reader went away. */
+  stdoutClosed = false;
+  readonly startedAt = new Date();
+  private readonly files: AtomicFile[] = [];
+  private readonly stdout: Writable | undefined;
+  private readonly encoder: ArrowEncoder | undefined;
+  private text = '';
+  private stdoutError: Error | undefined;
+  private extraMeta: Record<string, unknown> = {};
+
+  constructor(private readonly opts: OutputOptions) {
+    if (opts.out && opts.out !== '-') this.files.push(new AtomicFile(opts.out));
+    else this.stdout = opts.stdout ?? process.stdout;
+    if (opts.tee) this.files.push(new AtomicFile(opts.tee));
+    if (opts.format === 'arrow') this.encoder = new ArrowEncoder();
+    if (this.stdout) {
+      this.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') this.stdoutClosed = true;
+        else this.stdoutError = err;
+      });
+    }
+    this.writePartialMeta();
+  }
+
+  /** Checkpoint files this writer produces (for messages). */
+  get paths(): string[] {
+    return this.files.map((f) => f.path);
+  }
+
+  /** Add tool-specific facts to the metadata (e.g. ct-fetch's paging state); rewrites the partial meta. */
+  setMeta(extra: Record<string, unknown>): void {
+    Object.assign(this.extraMeta, extra);
+    this.writePartialMeta();
+  }
+
+  private meta(status: 'partial' | 'complete'): Record<string, unknown> {
+    return {
+      tool: this.opts.tool,
+      version: this.opts.version,
+      status,
+      format: this.opts.format,
+      options: this.opts.options,
+      started_at: this.startedAt.toISOString(),
+      finished_at: status === 'complete' ? new Date().toISOString() : null,
+      records: this.count,
+      bytes: this.bytes,
+      ...this.extraMeta,
+    };
+  }
+
+  private writePartialMeta(): void {
+    for (const f of this.files) f.writePartialMeta(this.meta('partial'));
+  }
+
+  async write(rec: Rec): Promise<void> {
+    this.count++;
+    if (this.encoder) {
+      const bytes = this.encoder.push(rec);
+      if (bytes && bytes.length) await this.emit(bytes);
+    } else {
+      this.text += JSON.stringify(rec) + '\n';
+      if (this.text.length >= FLUSH_BYTES) await this.flushText();
+    }
+  }
+
+  private async flushText(): Promise<void> {
+    if (!this.text) return;
+    const buf = Buffer.from(this.text, 'utf8');
+    this.text = '';
+    await this.emit(buf);
+  }
+
+  private async emit(buf: Buffer): Promise<void> {
+    if (this.stdoutError) throw this.stdoutError;
+    this.bytes += buf.length;
+    for (const f of this.files) f.write(buf);
+    const out = this.stdout;
+    if (!out) return;
+    if (this.stdoutClosed || out.destroyed) {
+      this.stdoutClosed = true;
+      if (this.files.length === 0) throw new OutputClosed();
+      return;
+    }
+    if (!out.write(buf)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          out.off('drain', done);
+          out.off('error', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('error', done);
+        out.on('close', done);
+      });
+    }
+  }
+
+  /** Finish the stream (Arrow end-of-stream), fsync and rename the files into place, write their metadata. */
+  async close(extraMeta: Record<string, unknown> = {}): Promise<void> {
+    Object.assign(this.extraMeta, extraMeta);
+    if (this.encoder) await this.emitTail(this.encoder.end());
+    else await this.flushText().catch((e) => this.ignoreClosed(e));
+    for (const f of this.files) f.commit(this.meta('complete'));
+    const out = this.stdout;
+    if (out && !this.stdoutClosed && !out.destroyed && out !== process.stdout) {
+      await new Promise<void>((resolve) => out.end(resolve));
+    }
+  }
+
+  private async emitTail(buf: Buffer): Promise<void> {
+    if (buf.length) await this.emit(buf).catch((e) => this.ignoreClosed(e));
+  }
+
+  private ignoreClosed(e: unknown): void {
+    if (!(e instanceof OutputClosed)) throw e;
+  }
+
+  /** The run failed: keep the partial files as they are (never renamed into place). */
+  abandon(): void {
+    for (const f of this.files) f.abandon();
+  }
+}

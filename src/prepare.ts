@@ -1,0 +1,376 @@
+/**
+ * ct-prepare's logic: raw ClinicalTrials.gov API v2 studies → clean, flat, load-ready records.
+ * `prepareStudy` maps one study; `prepareStream` adds unpacking, filters, dedupe and limits over a stream.
+ */
+import { createHash } from 'node:crypto';
+import { openSync, readSync, writeSync, closeSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Rec } from './io/arrow.js';
+import type { InputItem } from './io/input.js';
+
+export interface Intervention {
+  type: string | null;
+  name: string | null;
+}
+
+/** One prepared study. Field order here is the output order. */
+export interface PreparedRecord {
+  nct_id: string;
+  title: string | null;
+  official_title: string | null;
+  acronym: string | null;
+  status: string | null;
+  study_type: string | null;
+  phases: string[];
+  conditions: string[];
+  keywords: string[];
+  interventions: Intervention[];
+  sponsor: string | null;
+  collaborators: string[];
+  start_date: string | null;
+  primary_completion_date: string | null;
+  completion_date: string | null;
+  first_posted: string | null;
+  last_update_posted: string | null;
+  enrollment: number | null;
+  has_results: boolean;
+  brief_summary: string | null;
+  detailed_description: string | null;
+  eligibility_criteria: string | null;
+  sex: string | null;
+  minimum_age: string | null;
+  maximum_age: string | null;
+  healthy_volunteers: boolean | null;
+  countries: string[];
+  location_count: number;
+  url: string;
+  text: string;
+  content_hash: string;
+  raw?: unknown;
+}
+
+/** The fields of a prepared record, in order (without `raw`). */
+export const PREPARED_FIELDS = [
+  'nct_id', 'title', 'official_title', 'acronym', 'status', 'study_type', 'phases', 'conditions', 'keywords',
+  'interventions', 'sponsor', 'collaborators', 'start_date', 'primary_completion_date', 'completion_date',
+  'first_posted', 'last_update_posted', 'enrollment', 'has_results', 'brief_summary', 'detailed_description',
+  'eligibility_criteria', 'sex', 'minimum_age', 'maximum_age', 'healthy_volunteers', 'countries',
+  'location_count', 'url', 'text', 'content_hash',
+] as const;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const obj = (v: unknown): Obj => (isObj(v) ? v : {});
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+const strList = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length > 0) : [];
+const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : null);
+const date = (struct: unknown): string | null => str(obj(struct).date);
+
+/** The study's id, or null when it has none (a bad record). */
+export function studyId(study: unknown): string | null {
+  return str(obj(obj(obj(study).protocolSection).identificationModule).nctId);
+}
+
+/** `\>=` → `>=`, `\*` → `*`: CommonMark backslash escapes of ASCII punctuation. */
+export function unescapeCommonMark(s: string): string {
+  return s.replace(/\\([!-/:-@[-`{-~])/g, '$1');
+}
+
+/** Collapse runs of white space to single spaces and trim. */
+export const normalizeSpace = (s: string): string => s.replace(/\s+/g, ' ').trim();
+
+const PHASE_LABELS: Record<string, string> = {
+  EARLY_PHASE1: 'Early Phase 1',
+  PHASE1: 'Phase 1',
+  PHASE2: 'Phase 2',
+  PHASE3: 'Phase 3',
+  PHASE4: 'Phase 4',
+  NA: 'Not Applicable',
+};
+
+/** The passage to embed: labelled lines, white space normalised, CommonMark escapes removed. Deterministic. */
+export function buildText(r: Omit<PreparedRecord, 'text' | 'content_hash' | 'url'>): string {
+  const lines: string[] = [];
+  const add = (label: string, value: string | null | undefined) => {
+    if (!value) return;
+    const v = normalizeSpace(unescapeCommonMark(value));
+    if (v) lines.push(`${label}: ${v}`);
+  };
+  add('Title', r.title);
+  if (r.official_title && r.official_title !== r.title) add('Official title', r.official_title);
+  add('Acronym', r.acronym);
+  add('Conditions', r.conditions.join('; '));
+  add('Keywords', r.keywords.join('; '));
+  add(
+    'Interventions',
+    r.interventions
+      .map((i) => [i.type ? i.type.charAt(0) + i.type.slice(1).toLowerCase().replace(/_/g, ' ') : null, i.name].filter(Boolean).join(': '))
+      .filter(Boolean)
+      .join('; '),
+  );
+  add('Phases', r.phases.map((p) => PHASE_LABELS[p] ?? p).join(', '));
+  add('Summary', r.brief_summary);
+  add('Eligibility', r.eligibility_criteria);
+  return lines.join('\n');
+}
+
+export const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
+
+/** Map one API v2 study to a prepared record. The caller has checked that it has an id. */
+export function prepareStudy(study: Obj, opts: { raw?: boolean } = {}): PreparedRecord {
+  const ps = obj(study.protocolSection);
+  const id = obj(ps.identificationModule);
+  const status = obj(ps.statusModule);
+  const sponsors = obj(ps.sponsorCollaboratorsModule);
+  const desc = obj(ps.descriptionModule);
+  const conds = obj(ps.conditionsModule);
+  const design = obj(ps.designModule);
+  const arms = obj(ps.armsInterventionsModule);
+  const elig = obj(ps.eligibilityModule);
+  const locations = Array.isArray(obj(ps.contactsLocationsModule).locations)
+    ? (obj(ps.contactsLocationsModule).locations as unknown[])
+    : [];
+  const enrollment = obj(design.enrollmentInfo).count;
+  const nctId = str(id.nctId)!;
+  const base = {
+    nct_id: nctId,
+    title: str(id.briefTitle),
+    official_title: str(id.officialTitle),
+    acronym: str(id.acronym),
+    status: str(status.overallStatus),
+    study_type: str(design.studyType),
+    phases: strList(design.phases),
+    conditions: strList(conds.conditions),
+    keywords: strList(conds.keywords),
+    interventions: (Array.isArray(arms.interventions) ? arms.interventions : [])
+      .filter(isObj)
+      .map((i) => ({ type: str(i.type), name: str(i.name) })),
+    sponsor: str(obj(sponsors.leadSponsor).name),
+    collaborators: (Array.isArray(sponsors.collaborators) ? sponsors.collaborators : [])
+      .map((c) => str(obj(c).name))
+      .filter((x): x is string => x !== null),
+    start_date: date(status.startDateStruct),
+    primary_completion_date: date(status.primaryCompletionDateStruct),
+    completion_date: date(status.completionDateStruct),
+    first_posted: date(status.studyFirstPostDateStruct),
+    last_update_posted: date(status.lastUpdatePostDateStruct),
+    enrollment: typeof enrollment === 'number' && Number.isInteger(enrollment) ? enrollment : null,
+    has_results: study.hasResults === true,
+    brief_summary: str(desc.briefSummary),
+    detailed_description: str(desc.detailedDescription),
+    eligibility_criteria: str(elig.eligibilityCriteria),
+    sex: str(elig.sex),
+    minimum_age: str(elig.minimumAge),
+    maximum_age: str(elig.maximumAge),
+    healthy_volunteers: bool(elig.healthyVolunteers),
+    countries: [...new Set(locations.map((l) => str(obj(l).country)).filter((x): x is string => x !== null))].sort(),
+    location_count: locations.length,
+  };
+  const text = buildText(base);
+  const rec: PreparedRecord = {
+    ...base,
+    url: `https://clinicaltrials.gov/study/${encodeURIComponent(nctId)}`,
+    text,
+    content_hash: sha256(text),
+  };
+  if (opts.raw !== false) rec.raw = study;
+  return rec;
+}
+
+/** Remove NUL characters (which Postgres text cannot hold) from every string; returns how many were removed. */
+export function stripNul<T>(value: T): { value: T; removed: number } {
+  let removed = 0;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      if (!v.includes('\u0000')) return v;
+      const cleaned = v.replace(/\u0000/g, '');
+      removed += v.length - cleaned.length;
+      return cleaned;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (isObj(v)) {
+      const o: Obj = {};
+      for (const [k, x] of Object.entries(v)) o[walk(k) as string] = walk(x);
+      return o;
+    }
+    return v;
+  };
+  const out = walk(value) as T;
+  return { value: out, removed };
+}
+
+/** A start year test: `YYYY`, `YYYY-MM` or `YYYY-MM-DD` in or after `year`. */
+export const startsInOrAfter = (d: string, year: number): boolean => Number(d.slice(0, 4)) >= year;
+
+export type Dedupe = 'latest' | 'first' | 'none';
+
+export interface PrepareOptions {
+  raw?: boolean;
+  startYear?: number;
+  limit?: number;
+  dedupe?: Dedupe;
+  /** Called for a bad record; throws to stop the run (no --rejects) or records it. */
+  reject: (item: InputItem, reason: string) => void;
+  /** Optional async filter (e.g. --skip-existing): return false to drop a prepared record. */
+  keep?: (rec: PreparedRecord) => boolean | Promise<boolean>;
+}
+
+export interface PrepareStats {
+  read: number;
+  studies: number;
+  out: number;
+  rejected: number;
+  duplicates: number;
+  noStartDate: number;
+  beforeStartYear: number;
+  skipped: number;
+  nulCleaned: number;
+}
+
+/** Unpack a page `{"studies":[…]}` or a JSON array into studies; a single study stays itself. */
+function* unpack(item: InputItem): Generator<InputItem> {
+  const v = item.value;
+  if (Array.isArray(v)) {
+    for (const s of v) yield { ...item, value: s };
+  } else if (isObj(v) && Array.isArray(v.studies) && !('protocolSection' in v)) {
+    for (const s of v.studies) yield { ...item, value: s };
+  } else {
+    yield item;
+  }
+}
+
+/** A later date string (`YYYY-MM` < `YYYY-MM-DD` of the same month is fine as text order). */
+const newer = (a: string | null, b: string | null): boolean => (a ?? '') > (b ?? '');
+
+/**
+ * Spool for `--dedupe latest`: keeping the latest of duplicate studies needs the whole input, so records
+ * wait in an unlinked temporary file (nothing is left behind, even on kill -9) and only a small index
+ * (id → spool slot, last update) stays in memory.
+ */
+class Spool {
+  private readonly fd: number;
+  private offset = 0;
+  private readonly slots: { offset: number; length: number }[] = [];
+  constructor() {
+    const dir = mkdtempSync(join(tmpdir(), 'ct-prepare-'));
+    const path = join(dir, 'spool.ndjson');
+    this.fd = openSync(path, 'w+');
+    unlinkSync(path);
+    rmdirSync(dir);
+  }
+  add(rec: Rec): number {
+    const buf = Buffer.from(JSON.stringify(rec), 'utf8');
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.offset + off);
+    this.slots.push({ offset: this.offset, length: buf.length });
+    this.offset += buf.length;
+    return this.slots.length - 1;
+  }
+  get(slot: number): Rec {
+    const { offset, length } = this.slots[slot];
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) got += readSync(this.fd, buf, got, length - got, offset + got);
+    return JSON.parse(buf.toString('utf8')) as Rec;
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** The whole ct-prepare transformation over input items. Stats are updated as it goes. */
+export async function* prepareStream(
+  items: AsyncIterable<InputItem>,
+  opts: PrepareOptions,
+  stats: PrepareStats,
+): AsyncGenerator<PreparedRecord> {
+  const dedupe = opts.dedupe ?? 'latest';
+  const seen = new Map<string, { slot: number; updated: string | null }>();
+  const spool = dedupe === 'latest' ? new Spool() : undefined;
+  const order: string[] = []; // ids in first-seen order (latest mode)
+  try {
+    outer: for await (const item of items) {
+      stats.read++;
+      if (item.error !== undefined) {
+        stats.rejected++;
+        opts.reject(item, item.error);
+        continue;
+      }
+      for (const sub of unpack(item)) {
+        stats.studies++;
+        if (!isObj(sub.value)) {
+          stats.rejected++;
+          opts.reject(sub, `not a study object (got ${Array.isArray(sub.value) ? 'an array' : sub.value === null ? 'null' : typeof sub.value})`);
+          continue;
+        }
+        const id = studyId(sub.value);
+        if (!id) {
+          stats.rejected++;
+          opts.reject(sub, 'missing protocolSection.identificationModule.nctId');
+          continue;
+        }
+        const prev = seen.get(id);
+        if (prev && dedupe !== 'none') {
+          const updated = date(obj(obj(obj(sub.value).protocolSection).statusModule).lastUpdatePostDateStruct);
+          stats.duplicates++;
+          if (dedupe === 'latest' && newer(updated, prev.updated)) {
+            const rec = await prepareOne(sub.value, opts, stats);
+            if (rec) {
+              prev.slot = spool!.add(rec as unknown as Rec);
+              prev.updated = rec.last_update_posted;
+            }
+          }
+          continue;
+        }
+        if (opts.limit !== undefined && seen.size >= opts.limit) break outer;
+        const rec = await prepareOne(sub.value, opts, stats);
+        if (!rec) {
+          // Filtered out: remember the id anyway so a later duplicate is not taken as new.
+          if (dedupe !== 'none') seen.set(id, { slot: -1, updated: null });
+          continue;
+        }
+        if (spool) {
+          const slot = spool.add(rec as unknown as Rec);
+          seen.set(id, { slot, updated: rec.last_update_posted });
+          order.push(id);
+        } else {
+          if (dedupe !== 'none') seen.set(id, { slot: -1, updated: rec.last_update_posted });
+          stats.out++;
+          yield rec;
+        }
+      }
+    }
+    if (spool) {
+      // Emit in first-seen order, each id's latest version.
+      for (const id of order) {
+        stats.out++;
+        yield spool.get(seen.get(id)!.slot) as unknown as PreparedRecord;
+      }
+    }
+  } finally {
+    spool?.close();
+  }
+}
+
+async function prepareOne(study: Obj, opts: PrepareOptions, stats: PrepareStats): Promise<PreparedRecord | undefined> {
+  const { value, removed } = stripNul(study);
+  if (removed > 0) stats.nulCleaned++;
+  const rec = prepareStudy(value, { raw: opts.raw });
+  if (opts.startYear !== undefined) {
+    if (!rec.start_date) {
+      stats.noStartDate++;
+      return undefined;
+    }
+    if (!startsInOrAfter(rec.start_date, opts.startYear)) {
+      stats.beforeStartYear++;
+      return undefined;
+    }
+  }
+  if (opts.keep && !(await opts.keep(rec))) {
+    stats.skipped++;
+    return undefined;
+  }
+  return rec;
+}
