@@ -25,10 +25,10 @@ runTool(TOOL, async () => {
     .parseAsync();
   const args = argv as unknown as RecordArgs & { startYear?: number; limit?: number; dedupe: Dedupe; raw: boolean };
   if (args.startYear !== undefined && !(Number.isInteger(args.startYear) && args.startYear >= 1000 && args.startYear <= 9999)) {
-    throw new UsageError(`--start-year must be a four-digit year, got ${args.startYear}`);
+    throw new UsageError('--start-year must be a four-digit year (YYYY)');
   }
   if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit >= 0)) {
-    throw new UsageError(`--limit must be a whole number ≥ 0, got ${args.limit}`);
+    throw new UsageError('--limit must be a whole number ≥ 0');
   }
   await withRecordIO(TOOL, argv as never, async ({ input, writer, rejects, progress }) => {
     const stats: PrepareStats = {

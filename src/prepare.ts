@@ -290,6 +290,7 @@ export async function* prepareStream(
   const seen = new Map<string, { slot: number; updated: string | null }>();
   const spool = dedupe === 'latest' ? new Spool() : undefined;
   const order: string[] = []; // ids in first-seen order (latest mode)
+  let kept = 0; // distinct studies kept, for --limit
   try {
     outer: for await (const item of items) {
       stats.read++;
@@ -324,13 +325,14 @@ export async function* prepareStream(
           }
           continue;
         }
-        if (opts.limit !== undefined && seen.size >= opts.limit) break outer;
+        if (opts.limit !== undefined && kept >= opts.limit) break outer;
         const rec = await prepareOne(sub.value, opts, stats);
         if (!rec) {
           // Filtered out: remember the id anyway so a later duplicate is not taken as new.
           if (dedupe !== 'none') seen.set(id, { slot: -1, updated: null });
           continue;
         }
+        kept++;
         if (spool) {
           const slot = spool.add(rec as unknown as Rec);
           seen.set(id, { slot, updated: rec.last_update_posted });

@@ -9,7 +9,8 @@
  *
  * Nothing is dropped: a field that first appears after the first batch, a value that does not fit its
  * column's type, and the absence of a field (as opposed to a null) are carried in one extra Utf8 column
- * (`__ct_extra`, named in the schema metadata) as JSON `{"f":{field:value},"a":[absent fields]}`.
+ * (`__ct_extra`, named in the schema metadata) as JSON `{"f":{field:value},"a":[absent fields],"o":[key order]}`
+ * (the key order only when it differs from the schema's).
  * Reading merges it back, so NDJSON → Arrow → NDJSON gives equal records.
  */
 import {
@@ -192,7 +193,13 @@ export function recordsToBatch(schema: Schema, cols: Column[], records: Rec[]): 
     for (const k of Object.keys(r)) {
       if (!known.has(k) && r[k] !== undefined) (f ??= {})[k] = r[k];
     }
-    if (f || a) extra[i] = JSON.stringify(a ? { f, a } : { f });
+    // Reading rebuilds columns in schema order, then the extra fields: record the key order when that differs.
+    let o: string[] | undefined;
+    const keys = Object.keys(r).filter((k) => r[k] !== undefined);
+    const rebuilt = cols.map((c) => c.name).filter((n) => !a?.includes(n) && !(f && n in f));
+    if (f) rebuilt.push(...Object.keys(f));
+    if (keys.some((k, j) => rebuilt[j] !== k)) o = keys;
+    if (f || a || o) extra[i] = JSON.stringify({ f, a, o });
   });
   const children = cols.map((c, j) => vectorData(c, cells[j]));
   children.push(vectorFromArray(extra, new Utf8()).data[0]);
@@ -266,10 +273,14 @@ export function* batchToRecords(batch: RecordBatch): Generator<Rec> {
   for (let row = 0; row < batch.numRows; row++) {
     const rec: Rec = {};
     for (const [name, read] of readers) rec[name] = read(row);
-    const extra = extraReader?.(row) as { f?: Rec; a?: string[] } | null | undefined;
+    const extra = extraReader?.(row) as { f?: Rec; a?: string[]; o?: string[] } | null | undefined;
     if (extra) {
       for (const k of extra.a ?? []) delete rec[k];
       if (extra.f) Object.assign(rec, extra.f);
+      if (extra.o) {
+        yield Object.fromEntries(extra.o.map((k) => [k, rec[k]]));
+        continue;
+      }
     }
     yield rec;
   }
@@ -337,7 +348,8 @@ export class ArrowEncoder {
     return undefined;
   }
 
-  private flush(): Buffer {
+  /** Encode the pending records as one batch now; returns the bytes produced (empty when nothing pending). */
+  flush(): Buffer {
     if (this.pending.length > 0) {
       if (!this.cols) {
         this.cols = inferColumns(this.pending);

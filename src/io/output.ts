@@ -94,6 +94,17 @@ export class RecordWriter {
     }
   }
 
+  /**
+   * Push every record written so far out to the files and stdout now (NDJSON text buffer, or the current
+   * Arrow batch), so that a checkpoint recorded afterwards (setMeta) never counts records still in memory.
+   */
+  async flush(): Promise<void> {
+    if (this.encoder) {
+      const bytes = this.encoder.flush();
+      if (bytes.length) await this.emit(bytes);
+    } else await this.flushText();
+  }
+
   private async flushText(): Promise<void> {
     if (!this.text) return;
     const buf = Buffer.from(this.text, 'utf8');

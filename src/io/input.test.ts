@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { detectFormat, openInput, readNdjson, type InputItem } from './input.js';
+import { ArrowEncoder } from './arrow.js';
+
+async function collect(it: AsyncIterable<InputItem>): Promise<InputItem[]> {
+  const out: InputItem[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function* chunks(...parts: (string | Buffer)[]): AsyncGenerator<Buffer> {
+  for (const p of parts) yield Buffer.isBuffer(p) ? p : Buffer.from(p);
+}
+
+test('detectFormat: Arrow stream, Arrow file, NDJSON after BOM and space, empty', () => {
+  assert.equal(detectFormat(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x10, 0, 0, 0])), 'arrow');
+  assert.equal(detectFormat(Buffer.from('ARROW1\0\0')), 'arrow-file');
+  assert.equal(detectFormat(Buffer.from('\ufeff  \n{"a":1}')), 'ndjson');
+  assert.equal(detectFormat(Buffer.from(' \n\r\n')), 'empty');
+  assert.equal(detectFormat(Buffer.alloc(0)), 'empty');
+});
+
+test('readNdjson: BOM, CRLF, blank lines, positions, invalid JSON as an item with its line', async () => {
+  const items = await collect(readNdjson(chunks('\ufeff{"a":1}\r\n\n  \n{"a":2}\n{oops\n{"a":3}'), 'stdin'));
+  assert.deepEqual(
+    items.map((i) => [i.where, i.value, i.error === undefined]),
+    [
+      ['stdin:1', { a: 1 }, true],
+      ['stdin:4', { a: 2 }, true],
+      ['stdin:5', undefined, false],
+      ['stdin:6', { a: 3 }, true],
+    ],
+  );
+  assert.match(items[2].error!, /^invalid JSON/);
+  assert.equal(items[2].text, '{oops');
+});
+
+test('readNdjson: a multi-byte character split across chunks survives', async () => {
+  const bytes = Buffer.from('{"t":"naïve 试验"}\n');
+  const cut = bytes.indexOf(Buffer.from('试')) + 1; // inside the 3-byte sequence
+  const items = await collect(readNdjson(chunks(bytes.subarray(0, cut), bytes.subarray(cut)), 'x'));
+  assert.deepEqual(items[0].value, { t: 'naïve 试验' });
+});
+
+test('openInput reads NDJSON and Arrow from a stream alike', async () => {
+  const recs = [{ id: 'a', n: 1, tags: ['x'] }, { id: 'b', n: 2, tags: [] }];
+  const nd = await openInput('-', Readable.from([Buffer.from(recs.map((r) => JSON.stringify(r)).join('\n'))]));
+  assert.equal(nd.format, 'ndjson');
+  assert.deepEqual((await collect(nd)).map((i) => i.value), recs);
+  const enc = new ArrowEncoder(1);
+  const parts = recs.map((r) => enc.push(r)).filter((b): b is Buffer => !!b);
+  parts.push(enc.end());
+  // feed the bytes in small pieces so detection has to gather them
+  const all = Buffer.concat(parts);
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < all.length; i += 3) pieces.push(all.subarray(i, i + 3));
+  const ar = await openInput('-', Readable.from(pieces));
+  assert.equal(ar.format, 'arrow');
+  const items = await collect(ar);
+  assert.deepEqual(items.map((i) => i.value), recs);
+  assert.deepEqual(items.map((i) => i.where), ['stdin:1', 'stdin:2']);
+});
+
+test('openInput: empty input has no records; a missing file is a clear error', async () => {
+  const empty = await openInput('-', Readable.from([]));
+  assert.equal(empty.format, 'empty');
+  assert.equal((await collect(empty)).length, 0);
+  await assert.rejects(openInput('/nonexistent/x.ndjson'), /cannot open \/nonexistent\/x\.ndjson: ENOENT/);
+});
