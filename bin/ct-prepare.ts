@@ -9,7 +9,7 @@ const TOOL = 'ct-prepare';
 
 runTool(TOOL, async () => {
   const argv = await recordOptions(
-    parser(TOOL, hideBin(process.argv), '$0 [input] [options]\n\nClean and flatten raw ClinicalTrials.gov API v2 studies into one load-ready record per study.\nInput: one study per record, whole API pages ({"studies":[…]}) or JSON arrays.')
+    parser(TOOL, hideBin(process.argv), '$0 [input] [options]\n\nClean and flatten raw ClinicalTrials.gov API v2 studies into one load-ready record per study.\nInput: one study per record, whole API pages ({"studies":[…]}) or JSON arrays of studies.')
       .command('$0 [input]', false),
   )
     .option('start-year', { type: 'number', describe: 'keep studies starting in or after YYYY (drops those without a start date)', requiresArg: true })
@@ -20,8 +20,8 @@ runTool(TOOL, async () => {
       describe: 'duplicate nct_ids: keep the latest last_update_posted (output waits for the end of input), the first seen (streams), or all',
     })
     .option('raw', { type: 'boolean', default: true, describe: 'include the original study as `raw` (--no-raw to leave it out)' })
-    .example('$0 < studies.ndjson > prepared.ndjson', 'prepare a file of API studies')
-    .example('ct-fetch --condition asthma | $0 --start-year 2018', 'in a pipeline')
+    .example('$0 studies.ndjson > prepared.ndjson', '')
+    .example('ct-fetch --condition asthma | $0 --start-year 2018 | ct-embed --provider hash', '')
     .parseAsync();
   const args = argv as unknown as RecordArgs & { startYear?: number; limit?: number; dedupe: Dedupe; raw: boolean };
   if (args.startYear !== undefined && !(Number.isInteger(args.startYear) && args.startYear >= 1000 && args.startYear <= 9999)) {

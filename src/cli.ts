@@ -18,11 +18,16 @@ export const VERSION: string = (
 /** Help text width is fixed so the README reference generated from `--help` does not depend on the terminal. */
 export const HELP_WIDTH = 100;
 
-/** A yargs parser with the shared conventions: strict, usage errors as UsageError (exit 2), fixed width. */
+/**
+ * A yargs parser with the shared conventions: strict, usage errors as UsageError (exit 2), fixed width.
+ * `usage` is the synopsis line; text after a blank line becomes the description at the end of the help.
+ */
 export function parser(tool: string, argv: string[], usage: string): Argv {
+  const [synopsis, ...description] = usage.split('\n\n');
   return yargs(argv)
     .scriptName(tool)
-    .usage(usage)
+    .usage(synopsis)
+    .epilogue(description.join('\n\n'))
     .strict()
     .wrap(HELP_WIDTH)
     .version(VERSION)

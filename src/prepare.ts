@@ -181,6 +181,7 @@ export function prepareStudy(study: Obj, opts: { raw?: boolean } = {}): Prepared
 
 /** Remove NUL characters (which Postgres text cannot hold) from every string; returns how many were removed. */
 export function stripNul<T>(value: T): { value: T; removed: number } {
+  if (!hasNul(value)) return { value, removed: 0 };
   let removed = 0;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') {
@@ -199,6 +200,13 @@ export function stripNul<T>(value: T): { value: T; removed: number } {
   };
   const out = walk(value) as T;
   return { value: out, removed };
+}
+
+function hasNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (Array.isArray(v)) return v.some(hasNul);
+  if (isObj(v)) for (const k in v) if (k.includes('\u0000') || hasNul(v[k])) return true;
+  return false;
 }
 
 /** A start year test: `YYYY`, `YYYY-MM` or `YYYY-MM-DD` in or after `year`. */
