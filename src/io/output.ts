@@ -163,3 +163,18 @@ export class RecordWriter {
     for (const f of this.files) f.abandon();
   }
 }
+
+/** Plain text to stdout (e.g. a table for a terminal), with backpressure; EPIPE → OutputClosed (exit 0). */
+export async function writeStdout(text: string, out: Writable = process.stdout): Promise<void> {
+  if (out.destroyed) throw new OutputClosed();
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' ? new OutputClosed() : err);
+    out.once('error', onError);
+    const ok = out.write(text, () => {
+      out.off('error', onError);
+      resolve();
+    });
+    void ok;
+  });
+}

@@ -1,0 +1,88 @@
+/** ct-search: semantic (or hybrid) search over a table loaded by ct-load. */
+import { createInterface } from 'node:readline';
+import { hideBin } from 'yargs/helpers';
+import { parser, runTool } from '../src/cli.js';
+import { UsageError } from '../src/io/errors.js';
+import { RecordWriter, writeStdout } from '../src/io/output.js';
+import { redactOptions } from '../src/io/redact.js';
+import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
+import { parseTableName } from '../src/load/schema.js';
+import { formatTable } from '../src/search/format.js';
+import { openSearchTarget, providerForModel, search, tuneSession } from '../src/search/search.js';
+import { VERSION } from '../src/cli.js';
+
+const TOOL = 'ct-search';
+const list = (v: string[] | undefined) => v?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+
+runTool(TOOL, async () => {
+  const argv = await parser(
+    TOOL,
+    hideBin(process.argv),
+    '$0 [query] [options]\n\nFind the studies nearest to a query in a table loaded by ct-load. The query is embedded with the\nprovider and model recorded in the table (embedding_model). Without a query argument, reads one\nquery per line from stdin.',
+  )
+    .command('$0 [query]', false)
+    .positional('query', { type: 'string', describe: 'what to look for (default: one query per line on stdin)' })
+    .options(CONNECTION_OPTIONS)
+    .option('id-field', { type: 'string', default: 'nct_id', describe: "the table's id column", requiresArg: true })
+    .option('limit', { alias: 'n', type: 'number', default: 10, describe: 'hits per query', requiresArg: true })
+    .option('status', { type: 'string', array: true, describe: 'only these statuses (repeatable or comma list)', requiresArg: true })
+    .option('phase', { type: 'string', array: true, describe: 'only these phases: 1, 2, PHASE3, "early phase 1", NA …', requiresArg: true })
+    .option('condition', { type: 'string', describe: 'a condition containing this text (case-insensitive)', requiresArg: true })
+    .option('country', { type: 'string', describe: 'a location in this country', requiresArg: true })
+    .option('start-year', { type: 'number', describe: 'starting in or after YYYY', requiresArg: true })
+    .option('study-type', { type: 'string', describe: 'INTERVENTIONAL, OBSERVATIONAL …', requiresArg: true })
+    .option('hybrid', { type: 'boolean', default: false, describe: 'fuse vector and full-text rankings (reciprocal rank fusion)' })
+    .option('format', { choices: ['table', 'ndjson'] as const, describe: 'output (default: table on a terminal, else ndjson)' })
+    .option('base-url', { type: 'string', describe: 'OpenAI-compatible server for query embeddings (default: OPENAI_BASE_URL)', requiresArg: true })
+    .example('$0 "EGFR inhibitor for lung cancer" --status RECRUITING --phase 2', '')
+    .example('$0 "pembrolizumab" --hybrid --format ndjson | jq .nct_id', '')
+    .parseAsync();
+  const a = argv as unknown as {
+    query?: string; databaseUrl?: string; pgliteDir: string; table: string; idField: string; limit: number;
+    status?: string[]; phase?: string[]; condition?: string; country?: string; startYear?: number; studyType?: string;
+    hybrid: boolean; format?: 'table' | 'ndjson'; baseUrl?: string;
+  };
+  if (!(Number.isInteger(a.limit) && a.limit >= 1 && a.limit <= 1000)) throw new UsageError('--limit must be a whole number from 1 to 1000');
+  if (a.startYear !== undefined && !(Number.isInteger(a.startYear) && a.startYear >= 1000 && a.startYear <= 9999)) {
+    throw new UsageError('--start-year must be a four-digit year (YYYY)');
+  }
+  let table;
+  try {
+    table = parseTableName(a.table);
+  } catch (err) {
+    throw new UsageError(`--table: ${(err as Error).message}`);
+  }
+  const format = a.format ?? (process.stdout.isTTY ? 'table' : 'ndjson');
+  const db = await connect(chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL }), TOOL);
+  try {
+    const target = await openSearchTarget(db, table, a.idField);
+    const provider = providerForModel(target.model, {
+      apiKey: process.env.OPENAI_API_KEY,
+      baseURL: a.baseUrl ?? process.env.OPENAI_BASE_URL,
+    });
+    await tuneSession(db, a.limit);
+    const filters = {
+      status: list(a.status), phase: list(a.phase), condition: a.condition, country: a.country,
+      startYear: a.startYear, studyType: a.studyType,
+    };
+    const writer = format === 'ndjson'
+      ? new RecordWriter({ tool: TOOL, version: VERSION, format: 'ndjson', options: redactOptions(argv) })
+      : undefined;
+    const queries: AsyncIterable<string> = a.query !== undefined
+      ? (async function* () { yield a.query!; })()
+      : createInterface({ input: process.stdin, crlfDelay: Infinity });
+    for await (const raw of queries) {
+      const query = raw.trim();
+      if (!query) continue;
+      const hits = await search(target, provider, query, { limit: a.limit, hybrid: a.hybrid, filters });
+      if (writer) {
+        for (const h of hits) await writer.write({ query, rank: h.rank, score: h.score, ...h.row });
+      } else {
+        await writeStdout(formatTable(query, hits, a.idField, process.stdout.columns || 100));
+      }
+    }
+    await writer?.close();
+  } finally {
+    await db.close();
+  }
+});

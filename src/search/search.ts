@@ -1,0 +1,129 @@
+/**
+ * ct-search's logic: find the table's embedding model, embed the query with the same provider and model,
+ * and run the nearest-neighbour (or hybrid) query. Works on any table ct-load made (`--table`, `--id-field`).
+ */
+import { UsageError, RuntimeError } from '../io/errors.js';
+import type { Db } from '../load/connection.js';
+import { readTableColumns, type TableName } from '../load/schema.js';
+import { hashProvider, HASH_MODEL } from '../embed/providers/hash.js';
+import { OPENAI_MODELS, openaiProvider } from '../embed/providers/openai.js';
+import type { Provider } from '../embed/providers/types.js';
+import { searchSql, type SearchFilters } from './sql.js';
+
+export interface ModelLabel {
+  provider: string;
+  model: string;
+  dims: number;
+}
+
+/** `openai/text-embedding-3-small@1536` → parts; undefined when the text has another shape. */
+export function parseModelLabel(label: string): ModelLabel | undefined {
+  const m = /^([^/]+)\/(.+)@(\d+)$/.exec(label);
+  return m ? { provider: m[1], model: m[2], dims: Number(m[3]) } : undefined;
+}
+
+export interface ProviderEnv {
+  apiKey?: string;
+  baseURL?: string;
+  encoding?: 'float' | 'base64';
+  timeoutMs?: number;
+}
+
+/** A provider that makes vectors comparable with the table's, or a clear refusal. */
+export function providerForModel(label: string, env: ProviderEnv): Provider {
+  const m = parseModelLabel(label);
+  if (!m) throw new RuntimeError(`the table's embedding_model "${label}" is not of the form provider/model@dimensions`);
+  if (m.provider === 'hash') {
+    if (m.model !== HASH_MODEL) throw new RuntimeError(`the table was embedded with hash model ${m.model}; this version has ${HASH_MODEL} only`);
+    return hashProvider(m.dims);
+  }
+  if (m.provider === 'openai') {
+    if (!env.apiKey && !env.baseURL) {
+      throw new UsageError(
+        `the table was embedded with ${label}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) to embed queries with the same model`,
+      );
+    }
+    const known = OPENAI_MODELS[m.model];
+    return openaiProvider({
+      model: m.model,
+      dims: m.dims,
+      sendDimensions: known ? known.shortens && known.native !== m.dims : false,
+      encoding: env.encoding ?? 'base64',
+      apiKey: env.apiKey ?? 'not-needed',
+      baseURL: env.baseURL,
+      timeoutMs: env.timeoutMs ?? 60_000,
+    });
+  }
+  throw new RuntimeError(`the table was embedded with ${label}: ct-search cannot make "${m.provider}" vectors`);
+}
+
+export interface SearchTarget {
+  db: Db;
+  table: TableName;
+  idColumn: string;
+  embeddingColumn: string;
+  /** Columns returned with each hit (all but raw and the vector). */
+  columns: string[];
+  model: string;
+}
+
+/** Inspect the table once: its columns and the one embedding model it holds. */
+export async function openSearchTarget(db: Db, table: TableName, idColumn: string, embeddingColumn = 'embedding'): Promise<SearchTarget> {
+  const cols = await readTableColumns(db, table);
+  if (!cols) throw new RuntimeError(`table ${table.sql} does not exist (load it with ct-load --create-table)`);
+  const names = cols.map((c) => c.name);
+  for (const c of [idColumn, embeddingColumn]) {
+    if (!names.includes(c)) throw new RuntimeError(`table ${table.sql} has no column "${c}"`);
+  }
+  const modelCol = names.includes('embedding_model') ? '"embedding_model"' : 'NULL::text';
+  const { rows } = await db.query<{ model: string | null; n: string | number }>(
+    `SELECT ${modelCol} AS model, count(*) AS n FROM ${table.sql} WHERE "${embeddingColumn.replace(/"/g, '""')}" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 3`,
+  );
+  if (rows.length === 0) throw new RuntimeError(`table ${table.sql} holds no embeddings (load embedded records, not --no-embeddings)`);
+  if (rows.length > 1) throw new RuntimeError(`table ${table.sql} mixes embedding models (${rows.map((r) => r.model).join(', ')}); cannot compare vectors`);
+  if (!rows[0].model) throw new RuntimeError(`table ${table.sql} does not record its embedding_model`);
+  const columns = names.filter((n) => n !== 'raw' && n !== embeddingColumn);
+  return { db, table, idColumn, embeddingColumn, columns, model: rows[0].model };
+}
+
+export interface Hit {
+  rank: number;
+  score: number;
+  row: Record<string, unknown>;
+}
+
+export interface SearchOptions {
+  limit: number;
+  hybrid: boolean;
+  filters: SearchFilters;
+}
+
+/** One query: embed it, ask the database, return ranked hits. */
+export async function search(target: SearchTarget, provider: Provider, query: string, opts: SearchOptions): Promise<Hit[]> {
+  const [vec] = await provider.embed([query]);
+  const q = searchSql(
+    {
+      table: target.table.sql,
+      idColumn: target.idColumn,
+      embeddingColumn: target.embeddingColumn,
+      select: target.columns,
+      limit: opts.limit,
+      hybrid: opts.hybrid,
+      pool: Math.max(100, opts.limit * 4),
+    },
+    opts.filters,
+    `[${Array.from(vec).join(',')}]`,
+    query,
+  );
+  const { rows } = await target.db.query<Record<string, unknown>>(q.sql, q.params);
+  return rows.map((r, i) => {
+    const { score, ...row } = r;
+    return { rank: i + 1, score: Number(score), row };
+  });
+}
+
+/** Let filtered HNSW scans keep looking until they have enough rows (pgvector ≥ 0.8), and widen the beam. */
+export async function tuneSession(db: Db, limit: number): Promise<void> {
+  await db.query(`SET hnsw.ef_search = ${Math.min(1000, Math.max(40, limit * 2))}`).catch(() => undefined);
+  await db.query(`SET hnsw.iterative_scan = strict_order`).catch(() => undefined);
+}
