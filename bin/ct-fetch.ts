@@ -1,7 +1,174 @@
-/** ct-fetch: not implemented yet (see the issue tracker). */
-import { runTool } from '../src/cli.js';
-import { RuntimeError } from '../src/io/errors.js';
+/** ct-fetch: page through the ClinicalTrials.gov API v2 (`GET /studies`) and write the raw studies. */
+import { hideBin } from 'yargs/helpers';
+import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
+import { UsageError } from '../src/io/errors.js';
+import { fmtSeconds } from '../src/io/progress.js';
+import { fetchStudies, freshStart, listParams, type PagingState } from '../src/fetch.js';
+import { StudiesClient } from '../src/fetch/client.js';
+import { dropResumeSource, findResume, replaySaved, type ResumeSource } from '../src/fetch/resume.js';
 
-runTool('ct-fetch', async () => {
-  throw new RuntimeError('not implemented yet');
+const TOOL = 'ct-fetch';
+const DEFAULT_BASE_URL = 'https://clinicaltrials.gov/api/v2';
+
+interface FetchArgs extends RecordArgs {
+  baseUrl?: string;
+  query?: string;
+  condition?: string;
+  intervention?: string;
+  status?: string[];
+  startYear?: number;
+  filterByStartDate: boolean;
+  updatedSince?: string;
+  advanced?: string;
+  fields?: string[];
+  numRecords?: number;
+  pageSize: number;
+  rate: number;
+  maxRetries: number;
+  timeout: number;
+  retryDelay: number;
+  resume: boolean;
+}
+
+runTool(TOOL, async () => {
+  const argv = await recordOptions(
+    parser(
+      TOOL,
+      hideBin(process.argv),
+      '$0 [options]\n\nPage through the ClinicalTrials.gov API v2 (GET /studies) and write each study, unmodified,\n' +
+        'as one record. Filters are sent to the API, so the server does the filtering. With --tee FILE,\n' +
+        'an interrupted run continues where it stopped when run again with --resume.',
+    ),
+  )
+    .hide('input')
+    .hide('rejects')
+    .option('base-url', { type: 'string', describe: `API base URL; default $CT_API_URL, else ${DEFAULT_BASE_URL.replace("https://", "")}`, requiresArg: true })
+    .option('query', { type: 'string', describe: 'search terms anywhere in the study (query.term)', requiresArg: true })
+    .option('condition', { type: 'string', describe: 'condition or disease (query.cond)', requiresArg: true })
+    .option('intervention', { type: 'string', describe: 'intervention or treatment (query.intr)', requiresArg: true })
+    .option('status', { type: 'string', array: true, describe: 'overall status, e.g. RECRUITING; repeatable or comma list (filter.overallStatus)', requiresArg: true })
+    .option('start-year', { type: 'number', describe: 'studies starting in or after the year YYYY (AREA[StartDate])', requiresArg: true })
+    .option('filter-by-start-date', { type: 'boolean', default: true, describe: 'apply --start-year (--no-filter-by-start-date cancels it)' })
+    .option('updated-since', { type: 'string', describe: 'studies updated on or after YYYY-MM-DD (AREA[LastUpdatePostDate])', requiresArg: true })
+    .option('advanced', { type: 'string', describe: 'Essie expression for filter.advanced, ANDed with the filters above', requiresArg: true })
+    .option('fields', { type: 'string', array: true, describe: 'only these fields; repeatable or comma list (passed to the API as is)', requiresArg: true })
+    .option('num-records', { alias: 'limit', type: 'number', describe: 'stop after N studies (requests no more than needed)', requiresArg: true })
+    .option('page-size', { type: 'number', default: 1000, describe: 'studies per request, 1–1000', requiresArg: true })
+    .option('rate', { type: 'number', default: 1, describe: 'at most this many requests per second, retries included', requiresArg: true })
+    .option('max-retries', { type: 'number', default: 8, describe: 'retries per page (403, 429, 5xx, timeout, reset, HTML or cut-off JSON)', requiresArg: true })
+    .option('retry-delay', { type: 'number', default: 1, describe: 'seconds: first retry waits up to this, doubling, ≤ 60 s; Retry-After wins', requiresArg: true })
+    .option('timeout', { type: 'number', default: 60, describe: 'seconds allowed for one request, body included', requiresArg: true })
+    .option('resume', { type: 'boolean', default: false, describe: 'continue the interrupted run whose checkpoint is --tee FILE' })
+    .example('$0 --condition asthma --start-year 2018 --tee asthma.ndjson', '')
+    .example('$0 --condition asthma --start-year 2018 --tee asthma.ndjson --resume', '')
+    .example('$0 --updated-since 2025-06-01 | ct-prepare | ct-embed | ct-load', '')
+    .parseAsync();
+  const args = argv as unknown as FetchArgs;
+  validate(args);
+  const params = listParams({
+    query: args.query,
+    condition: args.condition,
+    intervention: args.intervention,
+    status: args.status?.flatMap(splitList).map((s) => s.toUpperCase()),
+    startYear: args.filterByStartDate ? args.startYear : undefined,
+    updatedSince: args.updatedSince,
+    advanced: args.advanced,
+    fields: args.fields?.flatMap(splitList),
+  });
+  const note = (msg: string) => {
+    if (!args.quiet) process.stderr.write(`${TOOL}: ${msg}\n`);
+  };
+
+  let resume: ResumeSource | undefined;
+  if (args.resume) {
+    if (!args.tee) throw new UsageError('--resume needs --tee FILE: the checkpoint to resume');
+    resume = findResume(args.tee, params, TOOL);
+    if (!resume) note(`nothing to resume in ${args.tee}.partial; starting from the first page`);
+  }
+
+  const client = new StudiesClient({
+    baseUrl: args.baseUrl ?? process.env.CT_API_URL ?? DEFAULT_BASE_URL,
+    rate: args.rate,
+    timeoutMs: args.timeout * 1000,
+    maxRetries: args.maxRetries,
+    retryDelayMs: args.retryDelay * 1000,
+    userAgent: `ct-pipeline/${VERSION} (ct-fetch)`,
+    onRetry: ({ page, attempt, reason, delayMs }) => {
+      if (delayMs >= 10_000) note(`page ${page}: ${reason}; retry ${attempt} of ${args.maxRetries} in ${fmtSeconds(delayMs / 1000)}`);
+    },
+  });
+
+  // ct-fetch reads no records: /dev/null gives the record layer an empty input without touching stdin.
+  await withRecordIO(TOOL, { ...argv, input: '/dev/null' } as never, async ({ writer, progress }) => {
+    const sink = {
+      write: (study: Record<string, unknown>) => writer.write(study),
+      async checkpoint(state: PagingState) {
+        await writer.flush(); // the page is in the files before the state says so
+        writer.setMeta({ fetch: state });
+      },
+    };
+    let start = freshStart(params);
+    if (resume) {
+      start = await replaySaved(resume, sink.write);
+      await sink.checkpoint(start.state);
+      note(`resuming after page ${start.state.pages}: ${start.state.studies} studies already saved in ${args.tee}`);
+    }
+    const saved = start.state.studies;
+    let total: number | undefined;
+    const stats = await fetchStudies({
+      client,
+      pageSize: args.pageSize,
+      limit: args.numRecords,
+      start,
+      sink,
+      log: note,
+      onTotal(t) {
+        total = args.numRecords === undefined ? t : Math.min(t, args.numRecords);
+        progress.setTotal(total);
+      },
+      onPage(state) {
+        const secs = progress.seconds;
+        const rate = (state.studies - saved) / Math.max(secs, 1e-3);
+        const eta = total !== undefined && rate > 0 ? `, ETA ${fmtSeconds(Math.max(0, total - state.studies) / rate)}` : '';
+        progress.update(state.studies, state.studies, `page ${state.pages}, ${count(client.retries, 'retry', 'retries')}${eta}`);
+      },
+    });
+    const traffic = `${count(client.requests, 'request')}, ${count(client.retries, 'retry', 'retries')}`;
+    const parts = [`${count(stats.state.studies, 'study', 'studies')} in ${count(stats.state.pages, 'page')}`];
+    if (saved) parts.push(`${saved} of them from the interrupted run (this run: ${traffic})`);
+    else parts[0] += ` (${traffic})`;
+    if (stats.restarts) parts.push(`page token rejected ${stats.restarts}×, listing restarted`);
+    if (stats.skipped) parts.push(`${stats.skipped} already written, skipped`);
+    parts.push(fmtSeconds(progress.seconds));
+    return parts.join(', ');
+  }, { progressUnit: 'studies' });
+  if (resume) dropResumeSource(resume);
 });
+
+const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+function splitList(s: string): string[] {
+  return s.split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+function validate(a: FetchArgs): void {
+  const whole = (v: number | undefined, name: string, min: number, max = Infinity) => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) {
+      throw new UsageError(`--${name} must be a whole number from ${min}${max < Infinity ? ` to ${max}` : ' up'}, got ${v}`);
+    }
+  };
+  whole(a.pageSize, 'page-size', 1, 1000);
+  whole(a.numRecords, 'num-records', 0);
+  whole(a.maxRetries, 'max-retries', 0);
+  whole(a.startYear, 'start-year', 1000, 9999);
+  if (!(a.rate > 0)) throw new UsageError(`--rate must be a number of requests per second above 0, got ${a.rate}`);
+  if (!(a.timeout > 0)) throw new UsageError(`--timeout must be a number of seconds above 0, got ${a.timeout}`);
+  if (!(a.retryDelay >= 0)) throw new UsageError(`--retry-delay must be a number of seconds ≥ 0, got ${a.retryDelay}`);
+  if (a.updatedSince !== undefined && !isDate(a.updatedSince)) {
+    throw new UsageError(`--updated-since must be a date YYYY-MM-DD, got ${a.updatedSince}`);
+  }
+}
+
+function isDate(s: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}$/.test(s) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s);
+}
