@@ -1,0 +1,227 @@
+/**
+ * The Makefile workflow under SIGKILL: for each step, kill `make load` at a random moment (seeded) while
+ * that step runs, then run `make load` again until it succeeds. The final table must equal a clean run's
+ * (ids, content hashes, vectors), and the mock OpenAI server must have seen each text at most once plus
+ * the batches in flight at each kill. Also: the database down during the load keeps every checkpoint, and
+ * the next `make load` neither re-fetches nor re-embeds.
+ *
+ * Runs against local mocks (ClinicalTrials.gov, OpenAI) and the real Postgres. KILL_SEEDS=1,2,3 by default.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadStudies, startCtgovMock, type CtgovMock } from './mocks/ctgov-mock.js';
+import { startOpenAIMock, type OpenAIMock } from './mocks/openai-mock.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SEEDS = (process.env.KILL_SEEDS ?? '1,2,3').split(',').map(Number);
+const BATCH = 8;
+const CONCURRENCY = 2;
+const work = mkdtempSync(join(tmpdir(), 'make-kill-'));
+const studies = loadStudies(join(root, 'test', 'fixtures', 'studies-sample.ndjson'));
+
+let ctgov: CtgovMock;
+let openai: OpenAIMock;
+
+/** A mulberry32 PRNG: the kill moments repeat for a seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function makeArgs(ck: string, table: string, dbUrl = PG_URL): string[] {
+  return [
+    '-C', root, 'load', 'BUILD_STAMP=', `CHECKPOINT_DIR=${ck}`, `CT_API_URL=${ctgov.url}`, 'START_YEAR=',
+    `DATABASE_URL=${dbUrl}`, `TABLE=${table}`, 'EMBED_PROVIDER=openai',
+    'FETCH_FLAGS=--page-size 5 --rate 100 --retry-delay 0.05',
+    `EMBED_FLAGS=--batch-size ${BATCH} --concurrency ${CONCURRENCY}`, 'LOAD_FLAGS=--batch-size 7 -q',
+  ];
+}
+
+function env(): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = { ...process.env, OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: 'sk-test-kill', TZ: 'UTC', NO_COLOR: '1' };
+  delete e.MAKEFLAGS;
+  delete e.MFLAGS;
+  return e;
+}
+
+/** Run `make load` (asynchronously: the mock servers live in this process and must keep answering). */
+function makeLoad(ck: string, table: string, dbUrl?: string): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('make', makeArgs(ck, table, dbUrl), { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
+  });
+}
+
+async function tableState(table: string): Promise<Map<string, string>> {
+  const c = new pg.Client(PG_URL);
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT nct_id, content_hash, embedding::text AS v FROM "${table}" ORDER BY nct_id`);
+    return new Map(rows.map((r) => [r.nct_id as string, `${r.content_hash} ${r.v}`]));
+  } finally {
+    await c.end();
+  }
+}
+
+async function dropTables(prefix: string): Promise<void> {
+  const c = new pg.Client(PG_URL);
+  await c.connect();
+  const { rows } = await c.query(`SELECT tablename FROM pg_tables WHERE tablename LIKE $1`, [`${prefix}%`]);
+  for (const r of rows) await c.query(`DROP TABLE IF EXISTS "${r.tablename}"`);
+  await c.end();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const prefix = `kill_${process.pid}_`;
+let clean: Map<string, string>;
+
+before(async () => {
+  ctgov = await startCtgovMock({ studies });
+  openai = await startOpenAIMock({ delayMs: 120 });
+  const r = await makeLoad(join(work, 'clean'), `${prefix}clean`);
+  assert.equal(r.status, 0, r.stderr);
+  clean = await tableState(`${prefix}clean`);
+  assert.equal(clean.size, studies.length);
+  assert.equal(openai.stats.inputs, studies.length, 'a clean run sends every text once');
+});
+
+after(async () => {
+  await ctgov?.close();
+  await openai?.close();
+  await dropTables(prefix);
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The moment a step is running: its partial checkpoint exists (load: the embed checkpoint is complete). */
+function stepRunning(ck: string, step: string): boolean {
+  if (step === 'load') return existsSync(join(ck, 'embed.ndjson'));
+  return existsSync(join(ck, `${step}.ndjson.partial`));
+}
+
+describe('make load killed at random moments converges to the clean table', () => {
+  for (const step of ['fetch', 'prepare', 'embed', 'load']) {
+    for (const seed of SEEDS) {
+      test(`${step}, seed ${seed}`, async () => {
+        const rand = prng(seed * 31 + step.length);
+        const ck = join(work, `${step}-${seed}`);
+        const table = `${prefix}${step}_${seed}`;
+        openai.resetStats();
+        const child = spawn('make', makeArgs(ck, table), { env: env(), detached: true, stdio: 'ignore' });
+        const done = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+        let killed = false;
+        for (let i = 0; i < 1200; i++) {
+          if (stepRunning(ck, step)) {
+            await sleep(Math.floor(rand() * (step === 'embed' ? 500 : 300)));
+            try {
+              process.kill(-child.pid!, 'SIGKILL');
+              killed = true;
+            } catch {
+              // already finished
+            }
+            break;
+          }
+          if (child.exitCode !== null) break;
+          await sleep(10);
+        }
+        await done;
+        let attempts = 0;
+        let r;
+        do {
+          r = await makeLoad(ck, table);
+          attempts++;
+        } while (r.status !== 0 && attempts < 4);
+        assert.equal(r.status, 0, r.stderr);
+        const got = await tableState(table);
+        assert.deepEqual([...got.keys()], [...clean.keys()], 'same ids, no duplicates');
+        assert.deepEqual(got, clean, 'same content hashes and vectors');
+        const inFlight = killed && (step === 'embed') ? CONCURRENCY * BATCH : 0;
+        assert.ok(
+          openai.stats.inputs <= studies.length + inFlight,
+          `${openai.stats.inputs} embedding inputs sent for ${studies.length} texts (allowance ${inFlight})`,
+        );
+        console.log(`# kill ${step} seed ${seed}: killed=${killed}, make runs after the kill=${attempts}, embedding inputs re-sent=${openai.stats.inputs - studies.length}`);
+      });
+    }
+  }
+});
+
+/** A TCP forwarder to Postgres that can be switched off: the database "goes down" for the pipeline. */
+async function startProxy(): Promise<{ url: string; down: () => void; up: () => Promise<void>; close: () => Promise<void> }> {
+  const target = new URL(PG_URL);
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+  const up = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((s) => {
+        const upstream = netConnect(Number(target.port || 5432), target.hostname);
+        sockets.add(s).add(upstream);
+        s.pipe(upstream).pipe(s);
+        const end = () => (s.destroy(), upstream.destroy());
+        s.on('error', end).on('close', end);
+        upstream.on('error', end).on('close', end);
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as { port: number }).port;
+        resolve();
+      });
+    });
+  const down = () => {
+    server?.close();
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
+  await up();
+  const url = new URL(PG_URL);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  return { url: url.toString(), down, up, close: async () => down() };
+}
+
+test('the database down during make load keeps every checkpoint; the next make load re-fetches and re-embeds nothing', async () => {
+  const proxy = await startProxy();
+  const ck = join(work, 'db-down');
+  const table = `${prefix}dbdown`;
+  try {
+    proxy.down();
+    openai.resetStats();
+    const fetchesBefore = ctgov.requests.length;
+    const r1 = await makeLoad(ck, table, proxy.url);
+    assert.notEqual(r1.status, 0);
+    assert.match(r1.stderr, /ct-load: .*(connect|ECONNREFUSED)/);
+    for (const f of ['fetch.ndjson', 'prepare.ndjson', 'embed.ndjson']) assert.ok(existsSync(join(ck, f)), `${f} kept`);
+    assert.equal(existsSync(join(ck, 'load.done')), false);
+    const fetched = ctgov.requests.length - fetchesBefore;
+    const embedded = openai.stats.inputs;
+    assert.equal(embedded, studies.length);
+    await proxy.up();
+    const r2 = await makeLoad(ck, table, proxy.url);
+    assert.equal(r2.status, 0, r2.stderr);
+    assert.equal(ctgov.requests.length - fetchesBefore, fetched, 'no new API requests');
+    assert.equal(openai.stats.inputs, embedded, 'no new embedding requests');
+    assert.deepEqual(await tableState(table), clean);
+    assert.ok(readdirSync(ck).includes('load.done'));
+  } finally {
+    await proxy.close();
+  }
+});
