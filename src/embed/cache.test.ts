@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultCacheDir, EmbeddingCache, namespaceDir, textKey } from './cache.js';
+
+const ns = { provider: 'openai', model: 'text-embedding-3-small', dims: 4 };
+const vec = (x: number) => Float32Array.from([x, x + 0.5, -x, 0.25]);
+const tmp = () => mkdtempSync(join(tmpdir(), 'ct-embed-cache-'));
+const segments = (c: EmbeddingCache) => readdirSync(c.dir).filter((n) => n.endsWith('.bin')).map((n) => join(c.dir, n));
+
+test('put then get, in this process and after reopening', async (t) => {
+  const root = tmp();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const a = new EmbeddingCache(root, ns);
+  assert.equal(a.get(textKey('x')), undefined);
+  await a.put([[textKey('x'), vec(1)], [textKey('y'), vec(2)]]);
+  assert.deepEqual(a.get(textKey('y')), vec(2));
+  await a.close();
+  const b = new EmbeddingCache(root, ns);
+  assert.equal(b.size, 2);
+  assert.ok(b.has(textKey('x')));
+  assert.deepEqual(b.get(textKey('x')), vec(1));
+  assert.equal(b.tornSegments, 0);
+  await b.close();
+  // Another namespace (other dims) does not see them.
+  const other = new EmbeddingCache(root, { ...ns, dims: 8 });
+  assert.equal(other.size, 0);
+  await other.close();
+});
+
+test('a torn tail is ignored, the entries before it survive', async (t) => {
+  const root = tmp();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const a = new EmbeddingCache(root, ns);
+  await a.put([[textKey('x'), vec(1)]]);
+  await a.put([[textKey('y'), vec(2)]]);
+  await a.close();
+  const [seg] = segments(a);
+  truncateSync(seg!, statSync(seg!).size - 5); // kill -9 in the middle of the second write
+  const b = new EmbeddingCache(root, ns);
+  assert.equal(b.size, 1);
+  assert.equal(b.tornSegments, 1);
+  assert.deepEqual(b.get(textKey('x')), vec(1));
+  assert.equal(b.get(textKey('y')), undefined);
+  await b.close();
+  // Zeros where an entry should be (a crash after the file grew but before the data landed).
+  appendFileSync(seg!, Buffer.alloc(200));
+  const c = new EmbeddingCache(root, ns);
+  assert.equal(c.size, 1);
+  await c.close();
+});
+
+test('a damaged payload is a miss, never a wrong vector', async (t) => {
+  const root = tmp();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const a = new EmbeddingCache(root, ns);
+  await a.put([[textKey('x'), vec(1)], [textKey('y'), vec(2)]]);
+  await a.close();
+  const b = new EmbeddingCache(root, ns); // indexes both
+  const [seg] = segments(a);
+  const bytes = readFileSync(seg!);
+  bytes[60 + 44 + 3] ^= 0xff; // first payload float of the second entry (stride 44 + 4·4)
+  writeFileSync(seg!, bytes);
+  assert.equal(b.get(textKey('y')), undefined, 'damage after opening: caught on read');
+  assert.deepEqual(b.get(textKey('x')), vec(1));
+  await b.close();
+  const c = new EmbeddingCache(root, ns);
+  assert.equal(c.size, 1, 'damage before opening: caught by the scan');
+  assert.equal(c.has(textKey('y')), false);
+  await c.close();
+});
+
+test('concurrent writers use separate segments; a later reader sees both', async (t) => {
+  const root = tmp();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const a = new EmbeddingCache(root, ns);
+  const b = new EmbeddingCache(root, ns);
+  await Promise.all([a.put([[textKey('a'), vec(1)]]), b.put([[textKey('b'), vec(2)]])]);
+  await Promise.all([a.close(), b.close()]);
+  const c = new EmbeddingCache(root, ns);
+  assert.equal(segments(c).length, 2);
+  assert.deepEqual(c.get(textKey('a')), vec(1));
+  assert.deepEqual(c.get(textKey('b')), vec(2));
+  await c.close();
+});
+
+test('default directory and namespace names', () => {
+  assert.equal(defaultCacheDir({ XDG_CACHE_HOME: '/x' }), '/x/ct-pipeline/embeddings');
+  assert.match(defaultCacheDir({ HOME: '/h' }), /\.cache\/ct-pipeline\/embeddings$/);
+  assert.match(namespaceDir({ provider: 'openai', model: 'nomic-embed-text:latest', dims: 768 }), /^openai--nomic-embed-text_latest--768-[0-9a-f]{8}$/);
+});

@@ -1,0 +1,179 @@
+/**
+ * The persistent embedding cache ("never pay twice"), keyed by (provider, model, dimensions, SHA-256 of the
+ * text). One directory per (provider, model, dimensions) namespace holds append-only segment files; each
+ * process appends to a segment of its own (`seg-<time>-<pid>-<random>.bin`), so concurrent runs need no locks.
+ *
+ * Entry (fixed size for a namespace, 44 + 4·dims bytes, native byte order):
+ *   magic "CTE1" (4) | dims u32 (4) | SHA-256 of the text (32) | CRC-32 of key+payload (4) | dims × float32
+ * A batch's entries are appended with one write and fsync'd before they count as cached. On open, the
+ * segments are read and verified into an in-memory index (key → segment, offset); a segment's scan stops at
+ * its first incomplete or damaged entry (a write torn by kill -9 or a crash). Lookups read the entry again
+ * with pread and check magic, key and CRC, so later damage is a miss, never a wrong vector.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, writeFileSync, promises as fsp } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { RuntimeError } from '../io/errors.js';
+
+const MAGIC = 0x31455443; // "CTE1" read as little-endian u32
+const HEADER = 44;
+const SEG_SHIFT = 2 ** 40; // index value = segment number · 2^40 + offset
+
+export interface Namespace {
+  provider: string;
+  model: string;
+  dims: number;
+}
+
+/** `$XDG_CACHE_HOME/ct-pipeline/embeddings`, else `~/.cache/ct-pipeline/embeddings`. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ct-pipeline', 'embeddings');
+}
+
+/** The cache key of a text. */
+export function textKey(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Directory name for a namespace: readable, and unique even when model names differ only in odd characters. */
+export function namespaceDir(ns: Namespace): string {
+  const safe = ns.model.replace(/[^A-Za-z0-9._-]+/g, '_');
+  const tag = createHash('sha256').update(JSON.stringify([ns.provider, ns.model, ns.dims])).digest('hex').slice(0, 8);
+  return `${ns.provider}--${safe}--${ns.dims}-${tag}`;
+}
+
+export class EmbeddingCache {
+  readonly dir: string;
+  /** Segments found on open whose tail was torn or damaged (that part is ignored). */
+  tornSegments = 0;
+  private readonly stride: number;
+  private readonly index = new Map<string, number>();
+  private readonly segments: string[] = [];
+  private readonly fds = new Map<number, number>();
+  private writer: { seg: number; fh: fsp.FileHandle; size: number } | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(root: string, readonly ns: Namespace) {
+    this.dir = join(root, namespaceDir(ns));
+    this.stride = HEADER + 4 * ns.dims;
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      const about = join(this.dir, 'namespace.json');
+      writeFileSync(`${about}.${process.pid}.tmp`, JSON.stringify(ns) + '\n');
+      renameSync(`${about}.${process.pid}.tmp`, about);
+    } catch (err) {
+      throw new RuntimeError(`cannot use cache directory ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    for (const name of readdirSync(this.dir).filter((n) => /^seg-.*\.bin$/.test(n)).sort()) this.scan(name);
+  }
+
+  /** Number of cached vectors. */
+  get size(): number {
+    return this.index.size;
+  }
+
+  has(key: Buffer): boolean {
+    return this.index.has(key.toString('latin1'));
+  }
+
+  /** The cached vector, or undefined (absent, or damaged on disk). */
+  get(key: Buffer): Float32Array | undefined {
+    const k = key.toString('latin1');
+    const at = this.index.get(k);
+    if (at === undefined) return undefined;
+    const seg = Math.floor(at / SEG_SHIFT);
+    const buf = Buffer.allocUnsafeSlow(this.stride);
+    const n = readSync(this.fd(seg), buf, 0, this.stride, at % SEG_SHIFT);
+    if (n !== this.stride || !this.valid(buf) || !buf.subarray(8, 40).equals(key)) {
+      this.index.delete(k);
+      return undefined;
+    }
+    return new Float32Array(buf.buffer, buf.byteOffset + HEADER, this.ns.dims);
+  }
+
+  /** Append vectors (one write, then fsync); they count as cached once this resolves. Calls run in order. */
+  put(entries: Array<[Buffer, Float32Array]>): Promise<void> {
+    const buf = Buffer.allocUnsafe(entries.length * this.stride);
+    entries.forEach(([key, vec], i) => {
+      const o = i * this.stride;
+      buf.writeUInt32LE(MAGIC, o);
+      buf.writeUInt32LE(this.ns.dims, o + 4);
+      key.copy(buf, o + 8);
+      Buffer.from(vec.buffer, vec.byteOffset, vec.byteLength).copy(buf, o + HEADER);
+      buf.writeUInt32LE(crc32(buf.subarray(o + HEADER, o + this.stride), crc32(key)), o + 40);
+    });
+    const job = this.chain.then(async () => {
+      const w = this.writer ?? (await this.openWriter());
+      const start = w.size;
+      for (let off = 0; off < buf.length; ) off += (await w.fh.write(buf, off, buf.length - off)).bytesWritten;
+      await w.fh.sync();
+      w.size += buf.length;
+      entries.forEach(([key], i) => this.index.set(key.toString('latin1'), w.seg * SEG_SHIFT + start + i * this.stride));
+    });
+    this.chain = job.catch(() => undefined);
+    return job;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.writer?.fh.close();
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+
+  private valid(buf: Buffer): boolean {
+    if (buf.readUInt32LE(0) !== MAGIC || buf.readUInt32LE(4) !== this.ns.dims) return false;
+    return buf.readUInt32LE(40) === crc32(buf.subarray(HEADER, this.stride), crc32(buf.subarray(8, 40)));
+  }
+
+  /** Index a segment's entries, verified, up to the first torn or damaged one (read in large chunks). */
+  private scan(name: string): void {
+    const seg = this.segments.push(name) - 1;
+    const fd = this.fd(seg);
+    const size = fstatSync(fd).size;
+    const perChunk = Math.max(1, Math.floor((8 << 20) / this.stride));
+    const chunk = Buffer.allocUnsafe(perChunk * this.stride);
+    let torn = size % this.stride !== 0;
+    scan: for (let off = 0; off + this.stride <= size; ) {
+      const got = readSync(fd, chunk, 0, Math.min(chunk.length, size - off), off);
+      const entries = Math.floor(got / this.stride);
+      if (entries === 0) break;
+      for (let i = 0; i < entries; i++) {
+        const e = chunk.subarray(i * this.stride, (i + 1) * this.stride);
+        if (!this.valid(e)) {
+          torn = true;
+          break scan;
+        }
+        this.index.set(e.subarray(8, 40).toString('latin1'), seg * SEG_SHIFT + off + i * this.stride);
+      }
+      off += entries * this.stride;
+    }
+    if (torn) this.tornSegments++;
+  }
+
+  private fd(seg: number): number {
+    let fd = this.fds.get(seg);
+    if (fd === undefined) {
+      fd = openSync(join(this.dir, this.segments[seg]!), 'r');
+      this.fds.set(seg, fd);
+    }
+    return fd;
+  }
+
+  private async openWriter(): Promise<NonNullable<EmbeddingCache['writer']>> {
+    const name = `seg-${Date.now().toString(36).padStart(9, '0')}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.bin`;
+    const fh = await fsp.open(join(this.dir, name), 'ax');
+    // Make the new file's directory entry durable too, or a crash could lose the whole segment.
+    const dirFd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+    const seg = this.segments.push(name) - 1;
+    this.writer = { seg, fh, size: 0 };
+    return this.writer;
+  }
+}

@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Rec } from '../io/arrow.js';
+import type { InputItem } from '../io/input.js';
+import { EmbeddingCache } from './cache.js';
+import { AdaptiveConcurrency } from './concurrency.js';
+import { embedStream, emptyStats, type EmbedOptions } from './embed.js';
+import type { Provider } from './providers/types.js';
+import { Sender } from './sender.js';
+import { textGetter, idGetter } from './text.js';
+
+/** A fake remote model that counts batches, answers after a random delay and tracks concurrency. */
+function counting(delayMs = 3) {
+  const p = {
+    name: 'fake', model: 'count', dims: 3, remote: true, batches: [] as string[][], active: 0, peak: 0,
+    async embed(texts: string[]) {
+      p.batches.push(texts);
+      p.active++;
+      p.peak = Math.max(p.peak, p.active);
+      await new Promise((r) => setTimeout(r, Math.random() * delayMs));
+      p.active--;
+      return texts.map((t) => Float32Array.from([t.length, 0, 1]));
+    },
+  };
+  return p;
+}
+
+async function* items(recs: unknown[], pulled = { n: 0 }): AsyncGenerator<InputItem> {
+  for (let i = 0; i < recs.length; i++) {
+    pulled.n++;
+    yield { where: `stdin:${i + 1}`, line: i + 1, value: recs[i] };
+  }
+}
+
+function options(provider: Provider, extra: Partial<EmbedOptions> = {}, concurrency = 2): EmbedOptions {
+  return {
+    provider,
+    text: textGetter({ textField: 'text' }),
+    id: idGetter(),
+    embeddingField: 'embedding',
+    truncate: true,
+    limits: { maxInputs: 8, maxTokens: 300_000, maxSpan: 16 },
+    maxInFlight: concurrency + 1,
+    sender: new Sender({ provider, concurrency: new AdaptiveConcurrency(concurrency), maxRetries: 0 }),
+    reject: (item, reason) => {
+      throw new Error(`${item.where}: ${reason}`);
+    },
+    ...extra,
+  };
+}
+
+async function collect(gen: AsyncIterable<Rec>): Promise<Rec[]> {
+  const out: Rec[] = [];
+  for await (const r of gen) out.push(r);
+  return out;
+}
+
+test('100 texts at batch size 8 make 13 batches; output in input order', async () => {
+  const p = counting();
+  const recs = Array.from({ length: 100 }, (_, i) => ({ id: i, text: 'x'.repeat(i + 1) }));
+  const stats = emptyStats();
+  const out = await collect(embedStream(items(recs), options(p), stats));
+  assert.equal(p.batches.length, 13);
+  assert.ok(p.batches.every((b) => b.length <= 8));
+  assert.deepEqual(out.map((r) => r.id), recs.map((r) => r.id));
+  assert.deepEqual(out[41]!.embedding, [42, 0, 1]);
+  assert.equal(out[0]!.embedding_model, 'fake/count@3');
+  assert.equal(stats.texts, 100);
+  assert.ok(p.peak <= 2);
+});
+
+test('reads ahead only a few batches, not the whole input', async () => {
+  const p = counting(20);
+  const pulled = { n: 0 };
+  const recs = Array.from({ length: 400 }, (_, i) => ({ id: i, text: `t${i}` }));
+  let worst = 0;
+  let written = 0;
+  for await (const _ of embedStream(items(recs, pulled), options(p), emptyStats())) {
+    written++;
+    worst = Math.max(worst, pulled.n - written);
+  }
+  // (concurrency + 1) batches in flight plus the open batch, each at most maxSpan records.
+  assert.ok(worst <= 4 * 16, `read ${worst} records ahead of the output`);
+});
+
+test('empty texts pass through without a vector; bad records are rejected in order', async () => {
+  const p = counting();
+  const rejected: string[] = [];
+  const stats = emptyStats();
+  const recs = [{ id: 1, text: 'a' }, { id: 2, text: '  ' }, [1, 2], { id: 4 }, { id: 5, text: 'b' }];
+  const out = await collect(embedStream(items(recs), options(p, { reject: (i, r) => void rejected.push(`${i.where} ${r}`) }), stats));
+  assert.deepEqual(out.map((r) => [r.id, r.embedding === null ? null : 'v', r.embedding_model === null]), [
+    [1, 'v', false], [2, null, true], [4, null, true], [5, 'v', false],
+  ]);
+  assert.deepEqual(rejected, ['stdin:3 not a JSON object']);
+  assert.equal(stats.empty, 2);
+});
+
+test('with a cache, repeated texts are sent once and a second pass sends nothing', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'ct-embed-unit-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const recs = Array.from({ length: 30 }, (_, i) => ({ id: i, text: `t${i % 10}` }));
+  const p1 = counting();
+  const c1 = new EmbeddingCache(root, { provider: 'fake', model: 'count', dims: 3 });
+  const s1 = emptyStats();
+  const out1 = await collect(embedStream(items(recs), options(p1, { cache: c1 }), s1));
+  await c1.close();
+  assert.equal(p1.batches.flat().length, 10);
+  assert.equal(s1.duplicates + s1.cached, 20);
+  const dry = emptyStats();
+  const c0 = new EmbeddingCache(mkdtempSync(join(root, 'empty-')), { provider: 'fake', model: 'count', dims: 3 });
+  await collect(embedStream(items(recs), options(p1, { cache: c0, sender: undefined }), dry));
+  assert.deepEqual([dry.texts, dry.batches, dry.tokens], [s1.texts, s1.batches, s1.tokens], 'dry run counts what the run sent');
+  const p2 = counting();
+  const c2 = new EmbeddingCache(root, { provider: 'fake', model: 'count', dims: 3 });
+  const s2 = emptyStats();
+  const out2 = await collect(embedStream(items(recs), options(p2, { cache: c2 }), s2));
+  await c2.close();
+  assert.equal(p2.batches.length, 0);
+  assert.equal(s2.cached, 30);
+  assert.deepEqual(out2, out1);
+});
+
+test('--no-truncate rejects texts over the token limit; truncation counts them', async () => {
+  const long = 'word '.repeat(9000);
+  const recs = [{ id: 'a', text: long }, { id: 'b', text: 'short' }];
+  const rejected: string[] = [];
+  await collect(embedStream(items(recs), options(counting(), { truncate: false, reject: (_, r) => void rejected.push(r) }), emptyStats()));
+  assert.deepEqual(rejected, ['a: text has more than 8191 tokens (--no-truncate)']);
+  const p = counting();
+  const stats = emptyStats();
+  await collect(embedStream(items(recs), options(p), stats));
+  assert.equal(stats.truncated, 1);
+  assert.ok(p.batches[0]![0]!.length < long.length);
+});

@@ -1,0 +1,213 @@
+/**
+ * ct-embed's pipeline: input items → records with a vector, in input order.
+ *
+ * Each record's text is looked up in the cache; misses are token-counted (and truncated), batched and sent
+ * while reading goes on; results are written to the cache and the records released in input order. Reading
+ * waits while `maxInFlight` batches are out, so memory holds a few batches, never the whole input. A text
+ * that is already waiting for its vector (a duplicate) joins it instead of being sent again.
+ * Without a sender (`--dry-run`) the same code runs and only counts what would be sent.
+ */
+import type { Rec } from '../io/arrow.js';
+import type { InputItem } from '../io/input.js';
+import { Batcher, type Batch, type BatchLimits } from './batching.js';
+import { textKey, type EmbeddingCache } from './cache.js';
+import { modelLabel, type Provider } from './providers/types.js';
+import type { Outcome, Sender } from './sender.js';
+import { fitTokens, MAX_INPUT_TOKENS } from './tokens.js';
+
+export interface EmbedOptions {
+  provider: Provider;
+  text: (rec: Rec) => string;
+  id: (rec: Rec) => string | undefined;
+  embeddingField: string;
+  /** Cut texts over the per-input limit (true) or reject their records (false, `--no-truncate`). */
+  truncate: boolean;
+  limits: BatchLimits;
+  /** Batches sent and not yet answered before reading pauses. */
+  maxInFlight: number;
+  cache?: EmbeddingCache;
+  /** Absent for a dry run. */
+  sender?: Sender;
+  /** Bad records (throws to stop the run when there is no rejects file). Called in input order. */
+  reject: (item: InputItem, reason: string) => void;
+}
+
+export interface EmbedStats {
+  records: number;
+  /** Records written with a vector. */
+  embedded: number;
+  cached: number;
+  /** Texts that appeared again while their first copy was still waiting: sent once. */
+  duplicates: number;
+  empty: number;
+  truncated: number;
+  rejected: number;
+  /** What was (or, in a dry run, would be) sent, when nothing fails: texts, tokens, requests. */
+  texts: number;
+  tokens: number;
+  batches: number;
+}
+
+export const emptyStats = (): EmbedStats => ({
+  records: 0, embedded: 0, cached: 0, duplicates: 0, empty: 0, truncated: 0, rejected: 0, texts: 0, tokens: 0, batches: 0,
+});
+
+interface Entry {
+  item: InputItem;
+  rec?: Rec;
+  done: boolean;
+  vector?: Float32Array | null;
+  error?: string;
+}
+
+/** A text waiting for its vector, with every record that wants it. */
+interface Wanted {
+  key: Buffer;
+  text: string;
+  entries: Entry[];
+}
+
+export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOptions, stats: EmbedStats): AsyncGenerator<Rec> {
+  const label = modelLabel(o.provider);
+  const waiting = new Map<string, Wanted>();
+  const queue: Entry[] = [];
+  let inFlight = 0;
+  let failure: unknown;
+  let wake: () => void = () => undefined;
+  let changed = new Promise<void>((r) => (wake = r));
+  const notify = () => {
+    wake();
+    changed = new Promise<void>((r) => (wake = r));
+  };
+
+  const settle = (w: Wanted, out: Outcome | undefined) => {
+    for (const e of w.entries) {
+      e.done = true;
+      if (out instanceof Float32Array) e.vector = out;
+      else if (out) e.error = out.error;
+    }
+  };
+
+  const dispatch = (batch: Batch<Wanted>) => {
+    stats.batches++;
+    stats.texts += batch.items.length;
+    stats.tokens += batch.totalTokens;
+    const sender = o.sender;
+    if (!sender) {
+      for (const w of batch.items) settle(w, undefined); // dry run: the key stays in `waiting`, so repeats count as duplicates
+      return;
+    }
+    inFlight++;
+    sender
+      .send(batch.items.map((w) => w.text), batch.tokens)
+      .then(async (outcomes) => {
+        const fresh: Array<[Buffer, Float32Array]> = [];
+        outcomes.forEach((out, i) => {
+          if (out instanceof Float32Array) fresh.push([batch.items[i]!.key, out]);
+        });
+        if (o.cache && fresh.length) await o.cache.put(fresh);
+        batch.items.forEach((w, i) => {
+          settle(w, outcomes[i]);
+          waiting.delete(w.key.toString('latin1'));
+        });
+      })
+      .catch((err: unknown) => {
+        failure ??= err;
+      })
+      .finally(() => {
+        inFlight--;
+        notify();
+      });
+  };
+  const batcher = new Batcher<Wanted>(o.limits, dispatch);
+
+  /** Records at the head of the queue that are ready, in order. */
+  function* drain(): Generator<Rec> {
+    while (queue.length > 0 && queue[0]!.done) {
+      const e = queue.shift()!;
+      if (e.error !== undefined) {
+        const id = e.rec ? o.id(e.rec) : undefined;
+        stats.rejected++;
+        o.reject(e.item, id ? `${id}: ${e.error}` : e.error);
+        continue;
+      }
+      if (!o.sender) continue; // dry run: nothing to write
+      if (e.vector) stats.embedded++;
+      yield { ...e.rec!, [o.embeddingField]: e.vector ? Array.from(e.vector) : null, embedding_model: e.vector ? label : null };
+    }
+  }
+
+  const take = (entry: Entry, rec: Rec) => {
+    const text = o.text(rec);
+    if (text === '') {
+      stats.empty++;
+      entry.done = true;
+      entry.vector = null;
+      return;
+    }
+    const key = textKey(text);
+    const k = key.toString('latin1');
+    // A dry run only asks whether the vector is there; a real run reads it.
+    const hit = o.cache && (o.sender ? o.cache.get(key) : o.cache.has(key));
+    if (hit) {
+      stats.cached++;
+      entry.done = true;
+      if (hit instanceof Float32Array) entry.vector = hit;
+      return;
+    }
+    const w = o.cache ? waiting.get(k) : undefined;
+    if (w) {
+      stats.duplicates++;
+      if (o.sender) w.entries.push(entry);
+      else entry.done = true;
+      return;
+    }
+    let send = text;
+    let tokens = 0;
+    if (o.provider.remote) {
+      const fit = fitTokens(text, MAX_INPUT_TOKENS);
+      if (fit.truncated && !o.truncate) {
+        entry.done = true;
+        entry.error = `text has more than ${MAX_INPUT_TOKENS} tokens (--no-truncate)`;
+        return;
+      }
+      if (fit.truncated) stats.truncated++;
+      send = fit.text;
+      tokens = fit.tokens;
+    }
+    const wanted: Wanted = { key, text: send, entries: [entry] };
+    if (o.cache) waiting.set(k, wanted);
+    batcher.add(wanted, tokens, stats.records);
+  };
+
+  for await (const item of input) {
+    stats.records++;
+    const entry: Entry = { item, done: false };
+    queue.push(entry);
+    const v = item.value;
+    if (item.error !== undefined) {
+      entry.done = true;
+      entry.error = item.error;
+    } else if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      entry.done = true;
+      entry.error = 'not a JSON object';
+    } else {
+      entry.rec = v as Rec;
+      take(entry, entry.rec);
+    }
+    batcher.tick(stats.records);
+    yield* drain();
+    while (inFlight >= o.maxInFlight && failure === undefined) {
+      await changed;
+      yield* drain();
+    }
+    if (failure !== undefined) throw failure;
+  }
+  batcher.flush();
+  for (;;) {
+    if (failure !== undefined) throw failure;
+    yield* drain();
+    if (queue.length === 0) break;
+    await changed;
+  }
+}
