@@ -47,7 +47,7 @@ runTool(TOOL, async () => {
       .command('$0 [input]', false),
   )
     .option('provider', { choices: ['openai', 'hash'] as const, describe: 'openai (or a compatible server) | hash (offline, lexical); default: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set' })
-    .option('model', { type: 'string', describe: 'embedding model [openai: text-embedding-3-small; hash: fh-v1]', requiresArg: true })
+    .option('model', { type: 'string', describe: 'embedding model [openai: text-embedding-3-small; hash: fh-v2]', requiresArg: true })
     .option('dimensions', { type: 'number', describe: "vector size [the model's native size; hash: 1536]; required for models ct-embed does not know", requiresArg: true })
     .option('base-url', { type: 'string', describe: 'OpenAI-compatible API (Ollama, vLLM, TEI, Azure …) [env OPENAI_BASE_URL]', requiresArg: true })
     .option('encoding', { choices: ['base64', 'float'] as const, default: 'base64' as const, describe: 'how vectors travel; float for servers that mishandle base64' })

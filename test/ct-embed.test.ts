@@ -114,7 +114,7 @@ describe('hash provider (offline)', () => {
       assert.equal(v.length, 1536);
       assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-5);
       assert.ok(v.every((x) => Math.fround(x) === x), 'float32-exact');
-      assert.equal(r.embedding_model, 'hash/fh-v1@1536');
+      assert.equal(r.embedding_model, 'hash/fh-v2@1536');
     }
     assert.match(a.stderr, /ct-embed: 40 records, 40 embedded, 0 empty, 0 rejected/);
   });

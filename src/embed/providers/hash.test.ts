@@ -27,3 +27,14 @@ test('provider returns one vector per text of the requested size', async () => {
   assert.equal(vs[1]!.length, 32);
   assert.equal(p.remote, false);
 });
+
+test('earlier words weigh more and repetition is sub-linear', () => {
+  const title = hashVector('Afatinib in NSCLC', 512);
+  const filler = Array.from({ length: 300 }, (_, i) => `word${i}`).join(' ');
+  const early = dot(title, hashVector(`Afatinib in NSCLC ${filler}`, 512));
+  const late = dot(title, hashVector(`${filler} Afatinib in NSCLC`, 512));
+  assert.ok(early > late * 1.5, `early ${early} late ${late}`);
+  const once = dot(hashVector('asthma', 512), hashVector('asthma knee', 512));
+  const many = dot(hashVector('asthma', 512), hashVector('asthma '.repeat(16) + 'knee', 512));
+  assert.ok(many < 0.99, `16 repetitions do not make the text all asthma (${many}; once ${once})`);
+});
