@@ -1,7 +1,98 @@
-/** ct-load: not implemented yet (see the issue tracker). */
-import { runTool } from '../src/cli.js';
-import { RuntimeError } from '../src/io/errors.js';
+/** ct-load: prepared (optionally embedded) records → a Postgres or PGlite table, by binary COPY and guarded upserts. */
+import { hideBin } from 'yargs/helpers';
+import { parser, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
+import { UsageError } from '../src/io/errors.js';
+import { fmtSeconds } from '../src/io/progress.js';
+import { CONNECTION_OPTIONS, chooseTarget } from '../src/load/connection.js';
+import { loadRecords, newLoadStats } from '../src/load/load.js';
+import { parseTableName } from '../src/load/schema.js';
 
-runTool('ct-load', async () => {
-  throw new RuntimeError('not implemented yet');
+const TOOL = 'ct-load';
+
+runTool(TOOL, async () => {
+  const argv = await parser(
+    TOOL,
+    hideBin(process.argv),
+    '$0 [input] [options]\n\nLoad prepared (optionally embedded) records into a Postgres + pgvector table, or into PGlite\nwhen no database is configured. Binary COPY per batch, merged by id: a rerun changes nothing.',
+  )
+    .command('$0 [input]', false)
+    .positional('input', { type: 'string', default: '-', describe: 'input file (NDJSON or Arrow, detected); - = stdin' })
+    .options(CONNECTION_OPTIONS)
+    .option('create-table', { type: 'boolean', default: false, describe: 'create the table if missing (columns and types from the records)' })
+    .option('drop-table', { type: 'boolean', default: false, describe: 'DROP the table first (destructive; implies --create-table)' })
+    .option('id-field', { type: 'string', default: 'nct_id', describe: 'the records\' unique id (the primary key)', requiresArg: true })
+    .option('embeddings', { type: 'boolean', default: true, describe: 'load vectors (--no-embeddings: ignore them, vector columns untouched)' })
+    .option('dimensions', { type: 'number', describe: 'vector size for --create-table (default: from the records)', requiresArg: true })
+    .option('batch-size', { type: 'number', default: 5000, describe: 'rows per COPY and transaction', requiresArg: true })
+    .option('max-retries', { type: 'number', default: 5, describe: 'retries of a batch after a transient database error', requiresArg: true })
+    .option('index', { choices: ['hnsw'] as const, describe: 'after the load, build an HNSW cosine index' })
+    .option('maintenance-work-mem', { type: 'string', describe: 'for the index build, e.g. 512MB (default: fits the table)', requiresArg: true })
+    .option('rejects', { type: 'string', describe: 'write bad records to FILE (NDJSON) and go on', requiresArg: true })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress and no summary on stderr' })
+    .example('ct-prepare studies.ndjson | ct-embed --provider hash | $0 --create-table', '')
+    .example('$0 embedded.arrow --database-url "$DATABASE_URL" --index hnsw', '')
+    .example('$0 papers.ndjson --table papers --id-field doi --create-table', '')
+    .parseAsync();
+  const a = argv as unknown as {
+    input: string; databaseUrl?: string; pgliteDir: string; table: string; createTable: boolean; dropTable: boolean;
+    idField: string; embeddings: boolean; dimensions?: number; batchSize: number; maxRetries: number;
+    index?: 'hnsw'; maintenanceWorkMem?: string; rejects?: string; quiet: boolean;
+  };
+  if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new UsageError(`--batch-size must be a whole number ≥ 1, got ${a.batchSize}`);
+  if (!(Number.isInteger(a.maxRetries) && a.maxRetries >= 0)) throw new UsageError(`--max-retries must be a whole number ≥ 0, got ${a.maxRetries}`);
+  if (a.dimensions !== undefined && !(Number.isInteger(a.dimensions) && a.dimensions >= 1 && a.dimensions <= 16000)) {
+    throw new UsageError(`--dimensions must be a whole number from 1 to 16000, got ${a.dimensions}`);
+  }
+  if (a.maintenanceWorkMem !== undefined && !/^\d+\s*(kB|MB|GB|TB)?$/.test(a.maintenanceWorkMem)) {
+    throw new UsageError(`--maintenance-work-mem must look like 512MB or 1GB, got ${a.maintenanceWorkMem}`);
+  }
+  if (!a.idField) throw new UsageError('--id-field must not be empty');
+  let table;
+  try {
+    table = parseTableName(a.table);
+  } catch (err) {
+    throw new UsageError(`--table: ${(err as Error).message}`);
+  }
+  const target = chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL });
+  const log = (m: string) => a.quiet || process.stderr.write(`${TOOL}: ${m}\n`);
+  const ioArgs = { ...argv, format: 'ndjson' } as unknown as RecordArgs & Record<string, unknown>;
+  await withRecordIO(
+    TOOL,
+    ioArgs,
+    async ({ input, rejects, progress }) => {
+      log(`loading into ${table.sql} at ${target.label}`);
+      const stats = newLoadStats();
+      await loadRecords(
+        input,
+        {
+          target, table, idField: a.idField, createTable: a.createTable || a.dropTable, dropTable: a.dropTable,
+          noEmbeddings: !a.embeddings, dimensions: a.dimensions, batchSize: a.batchSize, maxRetries: a.maxRetries,
+          index: a.index, maintenanceWorkMem: a.maintenanceWorkMem, applicationName: TOOL,
+          reject: (item, reason) => rejects.reject(item, reason),
+          log: (m) => {
+            progress.stop();
+            log(m);
+          },
+          onBatch: (s) =>
+            progress.update(s.read, input.sizeBytes !== undefined ? input.bytesRead : s.read, `${s.batches} batches, ${s.retried} retried`),
+        },
+        stats,
+      );
+      const secs = progress.seconds;
+      const parts = [
+        `${stats.read} in`, `${stats.inserted} inserted`, `${stats.updated} updated`, `${stats.unchanged} unchanged`,
+        `${stats.rejected} rejected`, `${stats.retried} retried`, `${stats.batches} batches`,
+      ];
+      if (stats.duplicates) parts.push(`${stats.duplicates} repeated ids (the later record loaded)`);
+      parts.push(`${fmtSeconds(secs)} (${Math.round(stats.read / Math.max(secs, 1e-3))} rows/s)`);
+      const ix = stats.index;
+      if (ix) {
+        parts.push(ix.built
+          ? `HNSW index ${ix.name} built in ${fmtSeconds(ix.seconds)} (maintenance_work_mem ${ix.maintenanceWorkMem})`
+          : `HNSW index ${ix.name} kept (nothing changed)`);
+      }
+      return parts.join(', ');
+    },
+    { progressUnit: 'rows' },
+  );
 });

@@ -3,7 +3,10 @@ import { hideBin } from 'yargs/helpers';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
 import { fmtSeconds } from '../src/io/progress.js';
-import { prepareStream, type Dedupe, type PrepareStats } from '../src/prepare.js';
+import { prepareStream, type Dedupe, type PrepareOptions, type PrepareStats } from '../src/prepare.js';
+import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
+import { skipExistingFilter } from '../src/load/existing.js';
+import { parseTableName } from '../src/load/schema.js';
 
 const TOOL = 'ct-prepare';
 
@@ -20,15 +23,37 @@ runTool(TOOL, async () => {
       describe: 'duplicate nct_ids: keep the latest last_update_posted (output waits for the end of input), the first seen (streams), or all',
     })
     .option('raw', { type: 'boolean', default: true, describe: 'include the original study as `raw` (--no-raw to leave it out)' })
+    .option('skip-existing', {
+      type: 'string',
+      describe: 'drop studies already in the table with the same content_hash (=any: any hash)',
+    })
+    .options(CONNECTION_OPTIONS)
     .example('$0 studies.ndjson > prepared.ndjson', '')
     .example('ct-fetch --condition asthma | $0 --start-year 2018 | ct-embed --provider hash', '')
     .parseAsync();
-  const args = argv as unknown as RecordArgs & { startYear?: number; limit?: number; dedupe: Dedupe; raw: boolean };
+  const args = argv as unknown as RecordArgs & {
+    startYear?: number; limit?: number; dedupe: Dedupe; raw: boolean; skipExisting?: string; databaseUrl?: string; pgliteDir: string; table: string;
+  };
+  if (args.skipExisting !== undefined && !['', 'hash', 'any'].includes(args.skipExisting)) {
+    throw new UsageError(`--skip-existing takes no value or =any, got ${args.skipExisting}`);
+  }
   if (args.startYear !== undefined && !(Number.isInteger(args.startYear) && args.startYear >= 1000 && args.startYear <= 9999)) {
     throw new UsageError('--start-year must be a four-digit year (YYYY)');
   }
   if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit >= 0)) {
     throw new UsageError('--limit must be a whole number ≥ 0');
+  }
+  let keep: PrepareOptions['keep'];
+  if (args.skipExisting !== undefined) {
+    let table;
+    try {
+      table = parseTableName(args.table);
+    } catch (err) {
+      throw new UsageError(`--table: ${(err as Error).message}`);
+    }
+    const target = chooseTarget({ databaseUrl: args.databaseUrl, pgliteDir: args.pgliteDir, applicationName: TOOL });
+    const log = (m: string) => args.quiet || process.stderr.write(`${TOOL}: ${m}\n`);
+    keep = skipExistingFilter(() => connect(target, TOOL), table, args.skipExisting === 'any' ? 'any' : 'hash', log);
   }
   await withRecordIO(TOOL, argv as never, async ({ input, writer, rejects, progress }) => {
     const stats: PrepareStats = {
@@ -42,6 +67,7 @@ runTool(TOOL, async () => {
         limit: args.limit,
         dedupe: args.dedupe,
         reject: (item, reason) => rejects.reject(item, reason),
+        keep,
       },
       stats,
     );
@@ -51,6 +77,7 @@ runTool(TOOL, async () => {
     }
     const parts = [`${stats.studies} in`, `${stats.out} out`, `${stats.rejected} rejected`, `${stats.duplicates} duplicates dropped`];
     if (args.startYear !== undefined) parts.push(`${stats.beforeStartYear} before ${args.startYear}`, `${stats.noStartDate} without start date`);
+    if (keep) parts.push(`${stats.skipped} already in the table`);
     if (stats.nulCleaned) parts.push(`${stats.nulCleaned} with NUL characters cleaned`);
     const secs = progress.seconds;
     parts.push(`${fmtSeconds(secs)} (${Math.round(stats.studies / Math.max(secs, 1e-3))} records/s)`);

@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { COPY_HEADER, COPY_TRAILER, DimensionError, RowEncoder, ValueError, copyBlobs } from './copy-binary.js';
+
+const field = (hex: string) => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
+
+test('the header is PGCOPY\\n\\377\\r\\n\\0 plus flags and extension length', () => {
+  assert.equal(COPY_HEADER.toString('hex'), '5047434f50590aff0d0a00' + '00000000' + '00000000');
+  assert.equal(COPY_TRAILER.toString('hex'), 'ffff');
+});
+
+test('a row: field count, then length-prefixed values in each type\'s binary form; NULL is length -1', () => {
+  const enc = new RowEncoder([
+    { name: 'id', type: 'text' },
+    { name: 'n', type: 'int4' },
+    { name: 'ok', type: 'bool' },
+    { name: 'tags', type: 'text[]' },
+    { name: 'j', type: 'jsonb' },
+    { name: 'v', type: 'vector', dims: 2 },
+    { name: 'none', type: 'text' },
+  ]);
+  const row = enc.encode(['é', 7, true, ['a', 'bc'], { k: 1 }, [1, -2], null]);
+  const expected = Buffer.concat([
+    field('0007'),
+    field('00000002 c3a9'),
+    field('00000004 00000007'),
+    field('00000001 01'),
+    // ndim 1, no nulls, element OID 25 (text), 2 elements from 1, then each element
+    field('0000001f 00000001 00000000 00000019 00000002 00000001 00000001 61 00000002 6263'),
+    Buffer.concat([field('00000008 01'), Buffer.from('{"k":1}')]),
+    field('0000000c 0002 0000 3f800000 c0000000'),
+    field('ffffffff'),
+  ]);
+  assert.equal(row.toString('hex'), expected.toString('hex'));
+});
+
+test('empty arrays, bigint, floats, timestamps and dates', () => {
+  const enc = new RowEncoder([
+    { name: 'a', type: 'text[]' },
+    { name: 'b', type: 'int8' },
+    { name: 'f', type: 'float8' },
+    { name: 't', type: 'timestamptz' },
+    { name: 'd', type: 'date' },
+  ]);
+  const row = enc.encode([[], 2 ** 40, 0.5, '2000-01-01T00:00:01Z', '2000-01-03']);
+  assert.equal(
+    row.toString('hex'),
+    '0005' + '0000000c000000000000000000000019' + '00000008' + '0000010000000000' + '00000008' + '3fe0000000000000' +
+      '00000008' + '00000000000f4240' + '00000004' + '00000002',
+  );
+});
+
+test('a value that does not fit names its column; a wrong vector length is a DimensionError', () => {
+  const enc = new RowEncoder([{ name: 'n', type: 'int4' }, { name: 'v', type: 'vector', dims: 3 }]);
+  assert.throws(() => enc.encode(['x', null]), (e: Error) => e instanceof ValueError && /field "n": expected an integer, got "x"/.test(e.message));
+  assert.throws(() => enc.encode([1, [1, 2]]), (e: Error) => e instanceof DimensionError && (e as DimensionError).got === 2);
+  assert.throws(() => enc.encode([1, [1, 'a', 3]]), /field "v": vector element 1 is not a finite number/);
+  assert.equal(enc.encode([1, new Float32Array([1, 2, 3])]).length, 2 + 8 + 20);
+});
+
+test('PGlite blobs are complete COPY files bounded by rows and bytes', () => {
+  const rows = Array.from({ length: 25 }, (_, i) => Buffer.alloc(100, i));
+  const byRows = [...copyBlobs(rows, 10, 1 << 20)];
+  assert.equal(byRows.length, 3);
+  for (const b of byRows) {
+    assert.ok(b.subarray(0, COPY_HEADER.length).equals(COPY_HEADER));
+    assert.ok(b.subarray(-2).equals(COPY_TRAILER));
+  }
+  assert.deepEqual(byRows.map((b) => (b.length - COPY_HEADER.length - 2) / 100), [10, 10, 5]);
+  const byBytes = [...copyBlobs(rows, 1000, 450)];
+  assert.ok(byBytes.every((b) => b.length <= 450 + 100));
+  assert.equal(byBytes.reduce((n, b) => n + (b.length - COPY_HEADER.length - 2) / 100, 0), 25);
+  assert.deepEqual([...copyBlobs([])], []);
+});

@@ -1,0 +1,317 @@
+/**
+ * The one PostgreSQL binary COPY encoder (`COPY … (FORMAT binary)`), and its two outputs: a
+ * pg-copy-streams `COPY … FROM STDIN` stream for a server, and bounded blobs (each a complete COPY file)
+ * for PGlite's `COPY … FROM '/dev/blob'`, which cannot take COPY FROM STDIN.
+ *
+ * Layout: header `PGCOPY\n\377\r\n\0` + int32 flags + int32 extension length; per row int16 field count,
+ * then per field int32 length (−1 = NULL) + the type's binary `recv` form; trailer int16 −1.
+ * Rows are written into one growing scratch buffer and copied out once per row: no per-value allocations
+ * (a 1536-d vector is 1536 `setFloat32` calls into that buffer).
+ */
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
+
+/** A value that does not fit its column: the loader turns it into a rejected record. */
+export class ValueError extends Error {
+  override name = 'ValueError';
+}
+
+/** Column types the encoder can write (Postgres `typname`s; arrays carry their element's OID). */
+export type BinaryType =
+  | 'text' | 'varchar' | 'bpchar' | 'name' | 'json' | 'jsonb' | 'bool' | 'int2' | 'int4' | 'int8'
+  | 'float4' | 'float8' | 'timestamptz' | 'timestamp' | 'date' | 'uuid' | 'vector' | 'text[]' | 'varchar[]';
+
+export const ELEMENT_OID = { 'text[]': 25, 'varchar[]': 1043 } as const;
+
+export function isBinaryType(t: string): t is BinaryType {
+  return [
+    'text', 'varchar', 'bpchar', 'name', 'json', 'jsonb', 'bool', 'int2', 'int4', 'int8', 'float4', 'float8',
+    'timestamptz', 'timestamp', 'date', 'uuid', 'vector', 'text[]', 'varchar[]',
+  ].includes(t);
+}
+
+const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+const DAY_MS = 86_400_000;
+
+/** A growable scratch buffer with a DataView over it. */
+class Scratch {
+  buf = Buffer.allocUnsafeSlow(1 << 16);
+  view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  pos = 0;
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+  i16(v: number): void {
+    this.ensure(2);
+    this.view.setInt16(this.pos, v);
+    this.pos += 2;
+  }
+  i32(v: number): void {
+    this.ensure(4);
+    this.view.setInt32(this.pos, v);
+    this.pos += 4;
+  }
+  /** A length-prefixed UTF-8 string (the prefix is patched once the byte length is known). */
+  str(s: string, prefix?: number): void {
+    this.ensure(5 + s.length * 3);
+    const lenAt = this.pos;
+    this.pos += 4;
+    if (prefix !== undefined) this.buf[this.pos++] = prefix;
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+    this.view.setInt32(lenAt, this.pos - lenAt - 4);
+  }
+}
+
+const describe = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v.length > 40 ? v.slice(0, 40) + '…' : v}"` : typeof v === 'object' ? 'an object' : String(v);
+
+const asText = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+function asInt(v: unknown, min: number, max: number, what: string): number {
+  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new ValueError(`expected ${what}, got ${describe(v)}`);
+  return n;
+}
+
+function asTimeMs(v: unknown): number {
+  const ms = v instanceof Date ? v.getTime() : typeof v === 'string' || typeof v === 'number' ? new Date(v).getTime() : NaN;
+  if (!Number.isFinite(ms)) throw new ValueError(`expected a date/time, got ${describe(v)}`);
+  return ms;
+}
+
+/** Write one non-null value of type `t` (length prefix included). */
+function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefined): void {
+  switch (t) {
+    case 'text':
+    case 'varchar':
+    case 'bpchar':
+    case 'name':
+    case 'json':
+      return s.str(asText(v));
+    case 'jsonb':
+      return s.str(JSON.stringify(v), 1); // jsonb binary = version byte 1 + JSON text
+    case 'bool':
+      if (typeof v !== 'boolean') throw new ValueError(`expected true or false, got ${describe(v)}`);
+      s.i32(1);
+      s.ensure(1);
+      s.buf[s.pos++] = v ? 1 : 0;
+      return;
+    case 'int2':
+      s.i32(2);
+      return s.i16(asInt(v, -32768, 32767, 'a smallint'));
+    case 'int4':
+      s.i32(4);
+      return s.i32(asInt(v, -(2 ** 31), 2 ** 31 - 1, 'an integer'));
+    case 'int8':
+      s.i32(8);
+      s.ensure(8);
+      s.view.setBigInt64(s.pos, BigInt(asInt(v, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'an integer')));
+      s.pos += 8;
+      return;
+    case 'float4':
+    case 'float8': {
+      const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+      if (typeof n !== 'number' || Number.isNaN(n)) throw new ValueError(`expected a number, got ${describe(v)}`);
+      if (t === 'float4') {
+        s.i32(4);
+        s.ensure(4);
+        s.view.setFloat32(s.pos, n);
+        s.pos += 4;
+      } else {
+        s.i32(8);
+        s.ensure(8);
+        s.view.setFloat64(s.pos, n);
+        s.pos += 8;
+      }
+      return;
+    }
+    case 'timestamptz':
+    case 'timestamp':
+      s.i32(8);
+      s.ensure(8);
+      s.view.setBigInt64(s.pos, BigInt(Math.round(asTimeMs(v) - PG_EPOCH_MS)) * 1000n);
+      s.pos += 8;
+      return;
+    case 'date':
+      s.i32(4);
+      return s.i32(Math.floor((asTimeMs(v) - PG_EPOCH_MS) / DAY_MS));
+    case 'uuid': {
+      const hex = typeof v === 'string' ? v.replace(/-/g, '') : '';
+      if (!/^[0-9a-f]{32}$/i.test(hex)) throw new ValueError(`expected a UUID, got ${describe(v)}`);
+      s.i32(16);
+      s.ensure(16);
+      s.pos += s.buf.write(hex, s.pos, 'hex');
+      return;
+    }
+    case 'vector':
+      return writeVector(s, v, dims);
+    case 'text[]':
+    case 'varchar[]':
+      return writeTextArray(s, v, ELEMENT_OID[t]);
+  }
+}
+
+/** pgvector's binary form: int16 dimensions, int16 unused, float4 each (big-endian). */
+function writeVector(s: Scratch, v: unknown, dims: number | undefined): void {
+  const isVec = Array.isArray(v) || v instanceof Float32Array || v instanceof Float64Array;
+  if (!isVec) throw new ValueError(`expected a vector (array of numbers), got ${describe(v)}`);
+  const a = v as ArrayLike<unknown>;
+  const n = a.length;
+  if (dims !== undefined && n !== dims) throw new DimensionError(n, dims);
+  if (n === 0 || n > 16000) throw new ValueError(`a vector needs 1 to 16000 dimensions, got ${n}`);
+  s.ensure(8 + 4 * n);
+  const view = s.view;
+  let p = s.pos;
+  view.setInt32(p, 4 + 4 * n);
+  view.setInt16(p + 4, n);
+  view.setInt16(p + 6, 0);
+  p += 8;
+  for (let i = 0; i < n; i++, p += 4) {
+    const x = a[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new ValueError(`vector element ${i} is not a finite number`);
+    view.setFloat32(p, x);
+  }
+  s.pos = p;
+}
+
+/** A one-dimensional array of text: int32 ndim, int32 has-nulls, int32 element OID, [int32 size, int32 lower bound], elements. */
+function writeTextArray(s: Scratch, v: unknown, elemOid: number): void {
+  if (!Array.isArray(v)) throw new ValueError(`expected an array of strings, got ${describe(v)}`);
+  const lenAt = s.pos;
+  s.i32(0);
+  s.i32(v.length ? 1 : 0);
+  s.i32(v.some((x) => x === null || x === undefined) ? 1 : 0);
+  s.i32(elemOid);
+  if (v.length) {
+    s.i32(v.length);
+    s.i32(1);
+  }
+  for (const x of v) {
+    if (x === null || x === undefined) s.i32(-1);
+    else s.str(asText(x));
+  }
+  s.view.setInt32(lenAt, s.pos - lenAt - 4);
+}
+
+/** A vector whose length differs from the column's dimension: stops the run (not a rejectable record). */
+export class DimensionError extends ValueError {
+  override name = 'DimensionError';
+  constructor(
+    readonly got: number,
+    readonly expected: number,
+  ) {
+    super(`vector has ${got} dimensions, the column has ${expected}`);
+  }
+}
+
+export interface EncoderColumn {
+  name: string;
+  type: BinaryType;
+  /** For vector columns: the required length. */
+  dims?: number;
+}
+
+/**
+ * Holds encoded rows in 4 MB slabs: a row is a view into a slab, so a batch of rows costs a few large
+ * allocations instead of one per row (rows of ~12 KB are each too big for Node's buffer pool).
+ */
+export class RowArena {
+  private slab = Buffer.alloc(0);
+  private used = 0;
+  bytes = 0;
+  constructor(private readonly slabSize = 4 << 20) {}
+  add(row: Buffer): Buffer {
+    if (this.used + row.length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(this.slabSize, row.length));
+      this.used = 0;
+    }
+    const view = this.slab.subarray(this.used, this.used + row.length);
+    row.copy(view);
+    this.used += row.length;
+    this.bytes += row.length;
+    return view;
+  }
+}
+
+/** Encodes rows (values in column order) into binary COPY row bytes. */
+export class RowEncoder {
+  private readonly s = new Scratch();
+  constructor(readonly columns: EncoderColumn[]) {}
+
+  /**
+   * One row → its bytes (copied into `arena` when given, else into a new Buffer).
+   * Throws ValueError naming the column when a value does not fit.
+   */
+  encode(values: readonly unknown[], arena?: RowArena): Buffer {
+    const s = this.s;
+    s.pos = 0;
+    s.i16(this.columns.length);
+    for (let i = 0; i < this.columns.length; i++) {
+      const v = values[i];
+      if (v === null || v === undefined) {
+        s.i32(-1);
+        continue;
+      }
+      const c = this.columns[i];
+      try {
+        writeValue(s, c.type, v, c.dims);
+      } catch (err) {
+        if (err instanceof ValueError) err.message = `field "${c.name}": ${err.message}`;
+        throw err;
+      }
+    }
+    const bytes = s.buf.subarray(0, s.pos);
+    return arena ? arena.add(bytes) : Buffer.from(bytes);
+  }
+}
+
+/** Server output: stream header, rows, trailer into a `COPY … FROM STDIN (FORMAT binary)` stream. */
+export async function writeCopyStream(target: Writable, rows: readonly Buffer[]): Promise<void> {
+  async function* bytes() {
+    yield COPY_HEADER;
+    // Group rows into ~1 MB writes: fewer socket writes, bounded extra memory.
+    let group: Buffer[] = [];
+    let size = 0;
+    for (const r of rows) {
+      group.push(r);
+      size += r.length;
+      if (size >= 1 << 20) {
+        yield Buffer.concat(group, size);
+        group = [];
+        size = 0;
+      }
+    }
+    group.push(COPY_TRAILER);
+    yield Buffer.concat(group);
+  }
+  await pipeline(bytes, target);
+}
+
+/** PGlite output: complete COPY files of at most `maxRows` rows or about `maxBytes` bytes each. */
+export function* copyBlobs(rows: readonly Buffer[], maxRows = 1000, maxBytes = 8 << 20): Generator<Buffer> {
+  let group: Buffer[] = [COPY_HEADER];
+  let size = COPY_HEADER.length;
+  for (const r of rows) {
+    if (group.length > 1 && (group.length - 1 >= maxRows || size + r.length > maxBytes)) {
+      group.push(COPY_TRAILER);
+      yield Buffer.concat(group);
+      group = [COPY_HEADER];
+      size = COPY_HEADER.length;
+    }
+    group.push(r);
+    size += r.length;
+  }
+  if (group.length > 1) {
+    group.push(COPY_TRAILER);
+    yield Buffer.concat(group);
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * ct-load's logic: records → batches of binary COPY rows → one transaction per batch (see merge.ts).
+ *
+ * Flow: peek the first records (column choice, `--create-table` types), connect, check or create the table,
+ * then stream: each record is checked (vector length, embedding model) and encoded as it arrives, so a batch
+ * is held as encoded rows only; while the server writes batch N, batch N+1 is being encoded. A transient
+ * failure (connection lost, admin shutdown, serialization failure, deadlock) reconnects and retries the
+ * whole batch: its transaction never committed, so nothing of it is visible.
+ */
+import { DataError, RuntimeError } from '../io/errors.js';
+import type { InputItem } from '../io/input.js';
+import { backoffDelay, sleep } from '../util/retry.js';
+import { connect as openDb, type Db, type Target } from './connection.js';
+import { DimensionError, RowArena, RowEncoder, ValueError, type EncoderColumn } from './copy-binary.js';
+import { buildHnswIndex, PGLITE_COMFORT_ROWS, type IndexResult } from './index.js';
+import { stageSql, writeBatch, type BatchResult, type BatchRows, type MergePlan } from './merge.js';
+import {
+  columnsFromRecords,
+  createTableSql,
+  ensureVectorExtension,
+  quoteIdent,
+  readTableColumns,
+  type TableColumn,
+  type TableName,
+} from './schema.js';
+
+export interface LoadOptions {
+  target: Target;
+  table: TableName;
+  idField: string;
+  createTable: boolean;
+  dropTable: boolean;
+  noEmbeddings: boolean;
+  dimensions?: number;
+  batchSize: number;
+  maxRetries: number;
+  index?: 'hnsw';
+  maintenanceWorkMem?: string;
+  applicationName: string;
+  /** Called for a bad record; throws to stop the run (no --rejects) or records it. */
+  reject: (item: InputItem, reason: string) => void;
+  /** A note for stderr. */
+  log: (message: string) => void;
+  /** After each committed batch. */
+  onBatch?: (stats: LoadStats) => void;
+  /** Backoff base (ms) between retries; tests make it small. */
+  retryBaseMs?: number;
+  connect?: (target: Target, applicationName: string) => Promise<Db>;
+}
+
+export interface LoadStats {
+  read: number;
+  rejected: number;
+  /** Records whose id appeared again within the same batch (the later one is loaded). */
+  duplicates: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  retried: number;
+  batches: number;
+  index?: IndexResult;
+}
+
+export const newLoadStats = (): LoadStats => ({
+  read: 0, rejected: 0, duplicates: 0, inserted: 0, updated: 0, unchanged: 0, retried: 0, batches: 0,
+});
+
+const YIELD_EVERY = 32;
+
+/** First records looked at to choose columns and infer types. */
+const PEEK = 500;
+
+/** SQLSTATE classes and codes worth a reconnect and a retry of the batch. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (code.startsWith('08')) return true; // connection exceptions
+  if (['57P01', '57P02', '57P03', '40001', '40P01', '53300'].includes(code)) return true;
+  if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+  return /Connection terminated|connection ended|Client has encountered a connection error/i.test(e?.message ?? '');
+}
+
+interface Session {
+  db: Db;
+  plan: MergePlan;
+}
+
+interface Batch extends BatchRows {
+  number: number;
+  arena: RowArena;
+  from: string;
+  to: string;
+  byId: Map<string, number>;
+}
+
+export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOptions, stats: LoadStats): Promise<void> {
+  const open = opts.connect ?? openDb;
+  const it = items[Symbol.asyncIterator]();
+  const peeked: InputItem[] = [];
+  const peekRecords: Record<string, unknown>[] = [];
+  while (peekRecords.length < Math.min(PEEK, opts.batchSize)) {
+    const r = await it.next();
+    if (r.done) break;
+    peeked.push(r.value);
+    if (r.value.error === undefined && isRecord(r.value.value)) peekRecords.push(r.value.value);
+  }
+  if (peekRecords.length === 0) {
+    // No record at all (empty input, or only unparseable lines): nothing to learn the columns from, nothing to load.
+    for (const item of peeked) {
+      stats.read++;
+      stats.rejected++;
+      opts.reject(item, item.error ?? 'not a record (JSON object)');
+    }
+    return;
+  }
+
+  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName));
+  try {
+    const setup = await prepareTable(db, opts, peekRecords);
+    const { plan, encoder, vectorColumn } = setup;
+    let expectedModel = setup.tableModel;
+    const modelIndex = plan.columns.indexOf('embedding_model');
+    let modelFrom = expectedModel !== undefined ? `the table ${opts.table.sql}` : '';
+
+    let staged = false;
+    const session = async (): Promise<Db> => {
+      if (!db) {
+        db = await open(opts.target, opts.applicationName);
+        staged = false;
+      }
+      if (!staged) await db.query(stageSql(plan));
+      staged = true;
+      return db;
+    };
+    await session();
+
+    let batch = newBatch(1);
+    let pending: Promise<void> | undefined;
+    const flush = async (b: Batch) => {
+      if (pending) await pending;
+      if (b.rows.length === 0) return;
+      pending = runBatch(b);
+      pending.catch(() => undefined); // handled when awaited; keeps an early failure from being "unhandled"
+    };
+    const runBatch = async (b: Batch) => {
+      let direct = true;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const conn = await session();
+          const r: BatchResult = await conn.transaction(() => writeBatch(conn, plan, b, direct));
+          stats.inserted += r.inserted;
+          stats.updated += r.updated;
+          stats.unchanged += r.unchanged;
+          stats.batches++;
+          opts.onBatch?.(stats);
+          return;
+        } catch (err) {
+          if (direct && (err as { code?: string }).code === '23505') {
+            direct = false; // another writer inserted some ids meanwhile: merge them all
+            continue;
+          }
+          const where = `batch ${b.number} (${b.from}–${b.to})`;
+          if (!isTransient(err) || attempt >= opts.maxRetries) {
+            throw new RuntimeError(`${where}: ${(err as Error).message}${isTransient(err) ? ` (after ${attempt} retries)` : ''}`);
+          }
+          stats.retried++;
+          const wait = backoffDelay(attempt, { baseMs: opts.retryBaseMs ?? 500, maxMs: 15_000 });
+          opts.log(`${where}: ${(err as Error).message}; reconnecting and retrying in ${wait} ms (${attempt + 1}/${opts.maxRetries})`);
+          await db?.close();
+          db = undefined;
+          await sleep(wait);
+        }
+      }
+    };
+
+    const take = (item: InputItem) => {
+      stats.read++;
+      if (item.error !== undefined) return rejectItem(item, item.error);
+      if (!isRecord(item.value)) return rejectItem(item, 'not a record (JSON object)');
+      const rec = item.value;
+      const id = rec[opts.idField];
+      if (id === null || id === undefined || id === '') return rejectItem(item, `missing id field "${opts.idField}"`);
+      if (modelIndex >= 0) {
+        const model = rec.embedding_model;
+        if (typeof model === 'string' && model !== expectedModel) {
+          if (expectedModel === undefined) {
+            expectedModel = model;
+            modelFrom = `earlier records (${item.where})`;
+          } else {
+            throw new DataError(item.where, `embedding_model "${model}" differs from "${expectedModel}" of ${modelFrom}; refusing to mix models in ${opts.table.sql}`);
+          }
+        }
+      }
+      let row: Buffer;
+      try {
+        row = encoder.encode(plan.columns.map((c) => rec[c]), batch.arena);
+      } catch (err) {
+        if (err instanceof DimensionError) {
+          throw new DataError(item.where, `${opts.idField} ${String(id)}: ${err.message} (table ${opts.table.sql}); stopped before writing this batch`);
+        }
+        if (err instanceof ValueError) return rejectItem(item, err.message);
+        throw err;
+      }
+      const key = String(id);
+      const at = batch.byId.get(key);
+      if (at !== undefined) {
+        stats.duplicates++;
+        batch.rows[at] = row;
+      } else {
+        batch.byId.set(key, batch.rows.length);
+        batch.rows.push(row);
+        batch.ids.push(id);
+      }
+      if (batch.rows.length === 1) batch.from = item.where;
+      batch.to = item.where;
+    };
+    const rejectItem = (item: InputItem, reason: string) => {
+      stats.rejected++;
+      opts.reject(item, reason);
+    };
+
+    try {
+      for (const item of peeked) {
+        take(item);
+        if (full(batch, opts.batchSize)) await flush(batch), (batch = newBatch(batch.number + 1));
+      }
+      peeked.length = 0;
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        take(r.value);
+        // Records from an in-memory Arrow batch arrive as microtasks, which starve I/O: let the socket
+        // drain now and then, so the server keeps receiving the batch in flight while this one is encoded.
+        if (stats.read % YIELD_EVERY === 0) await new Promise(setImmediate);
+        if (full(batch, opts.batchSize)) await flush(batch), (batch = newBatch(batch.number + 1));
+      }
+      await flush(batch);
+      if (pending) await pending;
+    } catch (err) {
+      if (pending) await pending.catch(() => undefined); // let the batch in flight finish (or fail) first
+      throw err;
+    }
+
+    const finalDb = await session();
+    if (opts.index === 'hnsw') {
+      if (!vectorColumn) throw new RuntimeError(`--index hnsw: ${opts.table.sql} has no vector column to index`);
+      stats.index = await buildHnswIndex(finalDb, opts.table, vectorColumn, {
+        changed: stats.inserted + stats.updated > 0,
+        maintenanceWorkMem: opts.maintenanceWorkMem,
+        dims: setup.dims ?? encoder.columns.find((c) => c.name === vectorColumn)?.dims ?? 1536,
+      });
+    }
+    if (finalDb.kind === 'pglite') {
+      const { rows } = await finalDb.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${opts.table.sql}`);
+      if (Number(rows[0].n) > PGLITE_COMFORT_ROWS) {
+        opts.log(`${opts.table.sql} holds ${rows[0].n} rows in PGlite: fine for reading, but its HNSW index builds get very slow past ~${PGLITE_COMFORT_ROWS / 1000}k rows; use a Postgres server (--database-url) for tables this size`);
+      }
+    }
+  } finally {
+    await (db as Db | undefined)?.close();
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const newBatch = (number: number): Batch => ({ number, arena: new RowArena(), rows: [], ids: [], from: '', to: '', byId: new Map() });
+
+/**
+ * A batch is cut at --batch-size rows or at this many bytes of encoded rows, whichever comes first:
+ * two batches are in memory at once (one being written, the next being encoded), and rows with `raw`
+ * can be 20 KB each.
+ */
+export const BATCH_BYTES = 32 << 20;
+const full = (b: Batch, rows: number) => b.rows.length >= rows || b.arena.bytes >= BATCH_BYTES;
+
+async function withRetries<T>(opts: LoadOptions, stats: LoadStats, what: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isTransient(err) || attempt >= opts.maxRetries) throw new RuntimeError((err as Error).message);
+      stats.retried++;
+      const wait = backoffDelay(attempt, { baseMs: opts.retryBaseMs ?? 500, maxMs: 15_000 });
+      opts.log(`${what}: ${(err as Error).message}; retrying in ${wait} ms (${attempt + 1}/${opts.maxRetries})`);
+      await sleep(wait);
+    }
+  }
+}
+
+interface TableSetup {
+  plan: MergePlan;
+  encoder: RowEncoder;
+  vectorColumn?: string;
+  dims?: number;
+  tableModel?: string;
+}
+
+/** Check (or drop and create) the table; choose the columns to load; read the model the table holds. */
+async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unknown>[]): Promise<TableSetup> {
+  if (opts.dropTable) await db.query(`DROP TABLE IF EXISTS ${opts.table.sql}`);
+  let columns = await readTableColumns(db, opts.table);
+  if (!columns) {
+    if (!opts.createTable) throw new RuntimeError(`table ${opts.table.sql} does not exist in ${db.label} (use --create-table)`);
+    let defs;
+    try {
+      defs = columnsFromRecords(peek, { idField: opts.idField, dimensions: opts.dimensions, noEmbeddings: opts.noEmbeddings });
+    } catch (err) {
+      throw new RuntimeError(`--create-table: ${(err as Error).message}`);
+    }
+    if (defs.some((d) => d.sqlType.startsWith('vector('))) await ensureVectorExtension(db);
+    await db.query(createTableSql(opts.table, defs, opts.idField));
+    opts.log(`created table ${opts.table.sql} (${defs.length + 1} columns)`);
+    columns = (await readTableColumns(db, opts.table))!;
+  }
+  const seen = new Set(peek.flatMap((r) => Object.keys(r)));
+  const skipped = (c: TableColumn) =>
+    c.name === 'loaded_at' || !seen.has(c.name) || (opts.noEmbeddings && (c.type === 'vector' || c.name === 'embedding_model'));
+  const loaded = columns.filter((c) => !skipped(c));
+  if (!loaded.some((c) => c.name === opts.idField)) {
+    throw new RuntimeError(`the records' id field "${opts.idField}" is not a column of ${opts.table.sql} (see --id-field)`);
+  }
+  const bad = loaded.find((c) => c.type === undefined);
+  if (bad) throw new RuntimeError(`column ${bad.name} of ${opts.table.sql} has type ${bad.sqlType}, which ct-load cannot write`);
+  const names = new Set(columns.map((c) => c.name));
+  const ignored = [...seen].filter((k) => !names.has(k) && !(opts.noEmbeddings && (k === 'embedding' || k === 'embedding_model')));
+  if (ignored.length) opts.log(`fields not in ${opts.table.sql}, not loaded: ${ignored.join(', ')}`);
+
+  const vectorColumn = columns.find((c) => c.name === 'embedding' && c.type === 'vector')?.name ?? columns.find((c) => c.type === 'vector')?.name;
+  const encCols: EncoderColumn[] = loaded.map((c) => {
+    let dims = c.dims;
+    if (c.type === 'vector' && dims === undefined) {
+      // A `vector` column without a dimension: the first record's length is the rule for the rest.
+      const first = peek.find((r) => Array.isArray(r[c.name]))?.[c.name] as unknown[] | undefined;
+      dims = first?.length;
+    }
+    if (c.type === 'vector' && opts.dimensions !== undefined && dims !== undefined && dims !== opts.dimensions) {
+      throw new RuntimeError(`--dimensions ${opts.dimensions} but ${opts.table.sql}.${c.name} is ${c.sqlType}`);
+    }
+    return { name: c.name, type: c.type!, dims };
+  });
+  let tableModel: string | undefined;
+  if (loaded.some((c) => c.name === 'embedding_model')) {
+    const { rows } = await db.query<{ m: string }>(
+      `SELECT DISTINCT ${quoteIdent('embedding_model')} AS m FROM ${opts.table.sql} WHERE ${quoteIdent('embedding_model')} IS NOT NULL LIMIT 2`,
+    );
+    if (rows.length > 1) throw new RuntimeError(`${opts.table.sql} already holds several embedding models (${rows.map((r) => r.m).join(', ')}); refusing to add more`);
+    tableModel = rows[0]?.m;
+  }
+  const plan: MergePlan = {
+    table: opts.table,
+    columns: loaded.map((c) => c.name),
+    idField: opts.idField,
+    touchLoadedAt: columns.some((c) => c.name === 'loaded_at'),
+  };
+  const dims = encCols.find((c) => c.name === vectorColumn)?.dims ?? columns.find((c) => c.name === vectorColumn)?.dims;
+  return { plan, encoder: new RowEncoder(encCols), vectorColumn, dims, tableModel };
+}

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { columnsFromRecords, createTableSql, inferSqlType, parseTableName, quoteIdent } from './schema.js';
+
+test('quoteIdent doubles quotes: any text stays one identifier', () => {
+  assert.equal(quoteIdent('t'), '"t"');
+  assert.equal(quoteIdent('a"; DROP TABLE x; --'), '"a""; DROP TABLE x; --"');
+});
+
+test('parseTableName: plain, schema-qualified, quoted parts, hostile names', () => {
+  assert.deepEqual(parseTableName('trials'), { schema: undefined, name: 'trials', sql: '"trials"' });
+  assert.deepEqual(parseTableName('ct.trials'), { schema: 'ct', name: 'trials', sql: '"ct"."trials"' });
+  assert.deepEqual(parseTableName('"my.schema"."t""x"'), { schema: 'my.schema', name: 't"x', sql: '"my.schema"."t""x"' });
+  assert.equal(parseTableName('Mixed').sql, '"Mixed"', 'no case folding');
+  assert.equal(parseTableName('x"; drop table y;--').sql, '"x""; drop table y;--"');
+  assert.throws(() => parseTableName('a.b.c'), /more than two parts/);
+  assert.throws(() => parseTableName('a.'), /empty part/);
+  assert.throws(() => parseTableName('"abc'), /unterminated quote/);
+});
+
+test('inferSqlType from first-batch values', () => {
+  assert.equal(inferSqlType([]), 'text');
+  assert.equal(inferSqlType(['a']), 'text');
+  assert.equal(inferSqlType([1, 2]), 'integer');
+  assert.equal(inferSqlType([2 ** 40]), 'bigint');
+  assert.equal(inferSqlType([1.5, 2]), 'double precision');
+  assert.equal(inferSqlType([true]), 'boolean');
+  assert.equal(inferSqlType([['a'], []]), 'text[]');
+  assert.equal(inferSqlType([[0.1, 0.2, 0.3]]), 'vector(3)');
+  assert.equal(inferSqlType([{ a: 1 }]), 'jsonb');
+  assert.equal(inferSqlType(['a', 1]), 'jsonb');
+});
+
+test('columnsFromRecords: prepared fields keep their types, --dimensions and --no-embeddings apply', () => {
+  const rec = { nct_id: 'N1', phases: [], interventions: [], enrollment: null, has_results: false, start_date: '2020-01', embedding: [1, 2], embedding_model: 'm', extra: 1.5 };
+  assert.deepEqual(columnsFromRecords([rec], { idField: 'nct_id', noEmbeddings: false }), [
+    { name: 'nct_id', sqlType: 'text' },
+    { name: 'phases', sqlType: 'text[]' },
+    { name: 'interventions', sqlType: 'jsonb' },
+    { name: 'enrollment', sqlType: 'integer' },
+    { name: 'has_results', sqlType: 'boolean' },
+    { name: 'start_date', sqlType: 'text' },
+    { name: 'embedding', sqlType: 'vector(2)' },
+    { name: 'embedding_model', sqlType: 'text' },
+    { name: 'extra', sqlType: 'double precision' },
+  ]);
+  const noEmb = columnsFromRecords([rec], { idField: 'nct_id', noEmbeddings: true }).map((c) => c.name);
+  assert.ok(!noEmb.includes('embedding') && !noEmb.includes('embedding_model'));
+  const dims = columnsFromRecords([{ nct_id: 'N1' }], { idField: 'nct_id', noEmbeddings: false, dimensions: 4 });
+  assert.deepEqual(dims.slice(1), [{ name: 'embedding', sqlType: 'vector(4)' }, { name: 'embedding_model', sqlType: 'text' }]);
+  assert.throws(() => columnsFromRecords([rec], { idField: 'doi', noEmbeddings: false }), /no field "doi"/);
+});
+
+test('createTableSql quotes every identifier and adds loaded_at and the primary key', () => {
+  const sql = createTableSql(parseTableName('s.t"x'), [{ name: 'id', sqlType: 'text' }, { name: 'v', sqlType: 'vector(3)' }], 'id');
+  assert.equal(sql, 'CREATE TABLE "s"."t""x" (\n  "id" text NOT NULL,\n  "v" vector(3),\n  "loaded_at" timestamptz NOT NULL DEFAULT now(),\n  PRIMARY KEY ("id")\n)');
+});

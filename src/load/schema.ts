@@ -1,0 +1,184 @@
+/**
+ * Table names and columns: identifier quoting, qualified-name parsing, reading a table's columns, and the
+ * DDL of `--create-table` (types from the prepared-record fields, or inferred from records for other data).
+ * Identifiers are always quoted and used exactly as written (no case folding): a name is never SQL.
+ */
+import { PREPARED_FIELDS } from '../prepare.js';
+import { isBinaryType, type BinaryType } from './copy-binary.js';
+import type { Db } from './connection.js';
+
+export const quoteIdent = (name: string): string => '"' + name.replace(/"/g, '""') + '"';
+
+export interface TableName {
+  schema?: string;
+  name: string;
+  /** `"schema"."name"` or `"name"`: safe to put into SQL. */
+  sql: string;
+}
+
+/**
+ * `table`, `schema.table`, or with double quotes around parts that contain dots (`"my.schema"."t"`,
+ * `""` inside quotes is one quote). Anything else, quotes and semicolons included, is part of the name.
+ */
+export function parseTableName(text: string): TableName {
+  const parts: string[] = [];
+  let i = 0;
+  for (;;) {
+    let part = '';
+    if (text[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= text.length) throw new Error(`unterminated quote in table name ${text}`);
+        if (text[i] === '"') {
+          if (text[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        part += text[i++];
+      }
+      if (i < text.length && text[i] !== '.') throw new Error(`unexpected text after a quoted part in table name ${text}`);
+    } else {
+      const dot = text.indexOf('.', i);
+      part = text.slice(i, dot === -1 ? text.length : dot);
+      i = dot === -1 ? text.length : dot;
+    }
+    if (part === '') throw new Error(`empty part in table name "${text}"`);
+    parts.push(part);
+    if (i >= text.length) break;
+    i++; // the dot
+  }
+  if (parts.length > 2) throw new Error(`table name ${text} has more than two parts (use "schema.table", quote parts containing dots)`);
+  const [schema, name] = parts.length === 2 ? parts : [undefined, parts[0]];
+  return { schema, name, sql: (schema !== undefined ? quoteIdent(schema) + '.' : '') + quoteIdent(name) };
+}
+
+/** A column of an existing table. `type` is the encoder type, or undefined when ct-load cannot encode it. */
+export interface TableColumn {
+  name: string;
+  /** As Postgres shows it, e.g. `vector(1536)`, `text[]`. */
+  sqlType: string;
+  type: BinaryType | undefined;
+  /** Vector dimension from the type modifier; undefined for `vector` without one. */
+  dims?: number;
+}
+
+/** The table's columns, or undefined when it does not exist. */
+export async function readTableColumns(db: Db, table: TableName): Promise<TableColumn[] | undefined> {
+  const found = await db.query<{ oid: string | null }>('SELECT to_regclass($1)::oid::text AS oid', [table.sql]);
+  const oid = found.rows[0]?.oid;
+  if (!oid) return undefined;
+  const { rows } = await db.query<{ name: string; sql_type: string; typname: string; elem: string | null; typmod: number }>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS sql_type, t.typname, e.typname AS elem, a.atttypmod AS typmod
+       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+      WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [oid],
+  );
+  return rows.map((r) => {
+    const t = r.elem ? `${r.elem}[]` : r.typname;
+    return {
+      name: r.name,
+      sqlType: r.sql_type,
+      type: isBinaryType(t) ? t : undefined,
+      dims: t === 'vector' && Number(r.typmod) > 0 ? Number(r.typmod) : undefined,
+    };
+  });
+}
+
+/** Column types of prepared records (ct-prepare's fields). Dates stay text: they can be `YYYY-MM`. */
+export const PREPARED_TYPES: Record<string, string> = {
+  ...Object.fromEntries(PREPARED_FIELDS.map((f) => [f, 'text'])),
+  phases: 'text[]',
+  conditions: 'text[]',
+  keywords: 'text[]',
+  collaborators: 'text[]',
+  countries: 'text[]',
+  interventions: 'jsonb',
+  raw: 'jsonb',
+  enrollment: 'integer',
+  location_count: 'integer',
+  has_results: 'boolean',
+  healthy_volunteers: 'boolean',
+  embedding_model: 'text',
+};
+
+const isNumVector = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+
+/** The SQL type for a field from its non-null values in the first batch (none: text). */
+export function inferSqlType(values: unknown[]): string {
+  if (values.length === 0) return 'text';
+  if (values.every((v) => typeof v === 'string')) return 'text';
+  if (values.every((v) => typeof v === 'boolean')) return 'boolean';
+  if (values.every((v) => typeof v === 'number' && Number.isInteger(v))) {
+    return values.every((v) => Math.abs(v as number) <= 2 ** 31 - 1) ? 'integer' : 'bigint';
+  }
+  if (values.every((v) => typeof v === 'number')) return 'double precision';
+  if (values.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'))) return 'text[]';
+  // The first vector's length sets the dimension; a record that differs is then refused with a clear message.
+  if (values.every(isNumVector)) return `vector(${(values[0] as number[]).length})`;
+  return 'jsonb';
+}
+
+export interface ColumnDef {
+  name: string;
+  sqlType: string;
+}
+
+/**
+ * Columns for `--create-table` from the first batch: fields in order of appearance, prepared fields with
+ * their fixed types, others inferred; vector columns get `dimensions` when given.
+ */
+export function columnsFromRecords(
+  records: Record<string, unknown>[],
+  opts: { idField: string; dimensions?: number; noEmbeddings: boolean },
+): ColumnDef[] {
+  const values = new Map<string, unknown[]>();
+  for (const r of records) {
+    for (const [k, v] of Object.entries(r)) {
+      let list = values.get(k);
+      if (!list) values.set(k, (list = []));
+      if (v !== null && v !== undefined) list.push(v);
+    }
+  }
+  const cols: ColumnDef[] = [];
+  for (const [name, vs] of values) {
+    if (name === 'loaded_at') continue;
+    let sqlType = PREPARED_TYPES[name] ?? inferSqlType(vs);
+    if (name === 'embedding' && vs.length === 0 && opts.dimensions) sqlType = `vector(${opts.dimensions})`;
+    if (sqlType.startsWith('vector(')) {
+      if (opts.noEmbeddings) continue;
+      if (opts.dimensions) sqlType = `vector(${opts.dimensions})`;
+    }
+    if (name === 'embedding_model' && opts.noEmbeddings) continue;
+    cols.push({ name, sqlType });
+  }
+  if (!values.has('embedding') && opts.dimensions && !opts.noEmbeddings) {
+    cols.push({ name: 'embedding', sqlType: `vector(${opts.dimensions})` });
+    if (!values.has('embedding_model')) cols.push({ name: 'embedding_model', sqlType: 'text' });
+  }
+  if (!cols.some((c) => c.name === opts.idField)) throw new Error(`the records have no field "${opts.idField}" (see --id-field)`);
+  return cols;
+}
+
+/** `CREATE TABLE` with the id as primary key and `loaded_at`. */
+export function createTableSql(table: TableName, cols: ColumnDef[], idField: string): string {
+  const defs = cols.map((c) => `${quoteIdent(c.name)} ${c.sqlType}${c.name === idField ? ' NOT NULL' : ''}`);
+  defs.push(`${quoteIdent('loaded_at')} timestamptz NOT NULL DEFAULT now()`);
+  defs.push(`PRIMARY KEY (${quoteIdent(idField)})`);
+  return `CREATE TABLE ${table.sql} (\n  ${defs.join(',\n  ')}\n)`;
+}
+
+/** Make sure pgvector is there: create it if missing (needs the privilege), tolerate its absence of rights if present. */
+export async function ensureVectorExtension(db: Db): Promise<void> {
+  const { rows } = await db.query("SELECT 1 FROM pg_extension WHERE extname = 'vector'");
+  if (rows.length) return;
+  try {
+    await db.query('CREATE EXTENSION IF NOT EXISTS vector');
+  } catch (err) {
+    throw new Error(`the pgvector extension is not installed and could not be created: ${(err as Error).message}`);
+  }
+}

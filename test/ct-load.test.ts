@@ -1,0 +1,427 @@
+/**
+ * ct-load end to end: the compiled binary against the local PostgreSQL + pgvector and against PGlite
+ * (the same cases where they apply), plus `ct-prepare --skip-existing`. Inputs are the sample studies,
+ * prepared in-process and given small deterministic vectors (no dependency on ct-embed).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { prepareStudy, type PreparedRecord } from '../src/prepare.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const DATABASE_URL = process.env.CT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const tmp = mkdtempSync(join(tmpdir(), 'ct-load-test-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+type Rec = PreparedRecord & { embedding?: number[]; embedding_model?: string };
+
+const studies = readFileSync(join(root, 'test/fixtures/studies-sample.ndjson'), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** A deterministic float32 vector from a string (FNV-1a steps), so equal texts get equal vectors. */
+function vectorOf(seed: string, dims: number): number[] {
+  let h = 2166136261;
+  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 16777619);
+  const v: number[] = [];
+  for (let i = 0; i < dims; i++) {
+    h = Math.imul(h ^ (i + 1), 16777619);
+    v.push(Math.fround((h >>> 0) / 2 ** 32 - 0.5));
+  }
+  return v;
+}
+
+function records(opts: { dims?: number; model?: string; raw?: boolean; copies?: number } = {}): Rec[] {
+  const { dims = 8, model = 'test-model', raw = true, copies = 1 } = opts;
+  const out: Rec[] = [];
+  for (let c = 0; c < copies; c++) {
+    for (const s of studies) {
+      const r: Rec = prepareStudy(s, { raw });
+      if (c > 0) r.nct_id = `${r.nct_id}-${c}`;
+      if (dims > 0) {
+        r.embedding = vectorOf(r.nct_id + r.content_hash, dims);
+        r.embedding_model = model;
+      }
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+const ndjson = (recs: object[]) => recs.map((r) => JSON.stringify(r)).join('\n') + '\n';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawn a compiled tool with a pinned environment; `db` picks Postgres (URL) or PGlite (directory). */
+function run(tool: string, args: string[], input: string, db: { url?: string; dir?: string }, onSpawn?: () => void): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, TZ: 'UTC', NO_COLOR: '1', HOME: process.env.HOME };
+  if (db.url) env.DATABASE_URL = db.url;
+  const extra = db.dir ? ['--pglite-dir', db.dir] : [];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'bin', tool), ...args, ...extra], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+    onSpawn?.();
+  });
+}
+
+const summaryOf = (r: Run) => r.stderr.trim().split('\n').at(-1) ?? '';
+
+/** What a backend must provide to the shared cases. */
+interface Backend {
+  name: string;
+  db: { url?: string; dir?: string };
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Drop this table when the backend is closed. */
+  track(table: string): void;
+  close(): Promise<void>;
+}
+
+async function postgres(): Promise<Backend> {
+  const client = new pg.Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  await client.query('CREATE EXTENSION IF NOT EXISTS vector');
+  const tables: string[] = [];
+  return {
+    name: 'postgres',
+    db: { url: DATABASE_URL },
+    query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
+    track: (t) => tables.push(t),
+    async close() {
+      for (const t of tables) await client.query(`DROP TABLE IF EXISTS ${q(t)}`);
+      await client.end();
+    },
+  };
+}
+
+/** PGlite allows one process per directory: open it only between runs of the tool. */
+function pglite(dir: string): Backend {
+  return {
+    name: 'pglite',
+    db: { dir },
+    async query<T>(sql: string, params?: unknown[]) {
+      const { PGlite } = await import('@electric-sql/pglite');
+      const { vector } = await import('@electric-sql/pglite-pgvector');
+      const db = await PGlite.create({ dataDir: dir, extensions: { vector } });
+      try {
+        return (await db.query<T>(sql, params)).rows;
+      } finally {
+        await db.close();
+      }
+    },
+    track: () => undefined, // the directory is removed with the temporary directory
+    close: async () => undefined,
+  };
+}
+
+const q = (name: string) => '"' + name.replace(/"/g, '""') + '"';
+
+function sharedCases(getBackend: () => Backend, tableBase: string) {
+  let n = 0;
+  const table = () => `${tableBase}_${++n}`;
+  const dropAfter = { push: (t: string) => getBackend().track(t) };
+  const load = (args: string[], recs: object[]) => run('ct-load', args, ndjson(recs), getBackend().db);
+  const xmins = async (t: string) =>
+    new Map((await getBackend().query<{ id: string; x: string }>(`SELECT nct_id AS id, xmin::text AS x FROM ${q(t)}`)).map((r) => [r.id, r.x]));
+
+  test('load, reload unchanged (no row rewritten), reload with changes (only those updated)', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records();
+    const first = await load(['--table', t, '--create-table', '--batch-size', '15'], recs);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(summaryOf(first), /^ct-load: 40 in, 40 inserted, 0 updated, 0 unchanged, 0 rejected, 0 retried, 3 batches,/);
+    const [row] = await getBackend().query<Record<string, unknown>>(
+      `SELECT nct_id, phases, interventions, enrollment, has_results, embedding::text AS v, embedding_model, raw->'protocolSection'->'identificationModule'->>'nctId' AS raw_id FROM ${q(t)} WHERE nct_id = $1`,
+      [recs[0].nct_id],
+    );
+    assert.deepEqual(row.phases, recs[0].phases);
+    assert.deepEqual(row.interventions, recs[0].interventions);
+    assert.equal(row.enrollment, recs[0].enrollment);
+    assert.equal(row.has_results, recs[0].has_results);
+    assert.deepEqual((JSON.parse(row.v as string) as number[]).map(Math.fround), recs[0].embedding);
+    assert.equal(row.embedding_model, 'test-model');
+    assert.equal(row.raw_id, recs[0].nct_id);
+
+    const before = await xmins(t);
+    const again = await load(['--table', t, '--batch-size', '15'], recs);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(summaryOf(again), /^ct-load: 40 in, 0 inserted, 0 updated, 40 unchanged,/);
+    assert.deepEqual(await xmins(t), before, 'an unchanged rerun must not rewrite any row');
+    if (getBackend().name === 'postgres') {
+      const [st] = await getBackend().query<{ upd: string }>(
+        "SELECT pg_stat_force_next_flush(), n_tup_upd::text AS upd FROM pg_stat_user_tables WHERE relid = to_regclass($1)",
+        [q(t)],
+      );
+      assert.equal(st.upd, '0');
+    }
+
+    // A status change (same text, same content_hash) and a new vector both count as changes.
+    const changed = recs.map((r) => ({ ...r }));
+    changed[3].status = 'WITHDRAWN';
+    changed[7].status = 'WITHDRAWN';
+    changed[11].embedding = vectorOf('other', 8);
+    const third = await load(['--table', t, '--batch-size', '15'], changed);
+    assert.equal(third.code, 0, third.stderr);
+    assert.match(summaryOf(third), /^ct-load: 40 in, 0 inserted, 3 updated, 37 unchanged,/);
+    const afterChange = await xmins(t);
+    const rewritten = [...afterChange].filter(([id, x]) => before.get(id) !== x).map(([id]) => id).sort();
+    assert.deepEqual(rewritten, [recs[3].nct_id, recs[7].nct_id, recs[11].nct_id].sort());
+  });
+
+  test('--no-embeddings: no vector column when creating; existing vectors untouched when loading', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const r1 = await load(['--table', t, '--create-table', '--no-embeddings'], records());
+    assert.equal(r1.code, 0, r1.stderr);
+    const cols = await getBackend().query<{ c: string }>(
+      'SELECT attname AS c FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped',
+      [q(t)],
+    );
+    assert.ok(!cols.some((c) => c.c === 'embedding' || c.c === 'embedding_model'), 'no embedding columns');
+
+    const t2 = table();
+    dropAfter.push(t2);
+    assert.equal((await load(['--table', t2, '--create-table'], records())).code, 0);
+    const r2 = await load(['--table', t2, '--no-embeddings'], records({ dims: 0 }));
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(summaryOf(r2), /0 inserted, 0 updated, 40 unchanged/);
+    const [n] = await getBackend().query<{ n: number }>(`SELECT count(embedding)::int AS n FROM ${q(t2)}`);
+    assert.equal(n.n, 40);
+  });
+
+  test('dimension and model mismatches stop the run before any row is written', async () => {
+    const t = table();
+    dropAfter.push(t);
+    // Within the first batch: nothing at all is written.
+    const mixed = records();
+    mixed[20].embedding = vectorOf('x', 16);
+    const r1 = await load(['--table', t, '--create-table'], mixed);
+    assert.equal(r1.code, 1);
+    assert.match(r1.stderr, /ct-load: stdin:21: nct_id \S+: field "embedding": vector has 16 dimensions, the column has 8/);
+    const count = async () => (await getBackend().query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q(t)}`))[0].n;
+    assert.equal(await count(), 0);
+    assert.equal((await load(['--table', t], records())).code, 0);
+    assert.equal(await count(), 40);
+    // Against the table: other dimension, other model.
+    const r2 = await load(['--table', t], records({ dims: 16 }));
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /vector has 16 dimensions, the column has 8/);
+    const r3 = await load(['--table', t], records({ model: 'other-model' }));
+    assert.equal(r3.code, 1);
+    assert.match(r3.stderr, /ct-load: stdin:1: embedding_model "other-model" differs from "test-model" of the table/);
+    const mixedModels = records();
+    mixedModels[30].embedding_model = 'other-model';
+    const r4 = await load(['--table', t, '--create-table', '--drop-table'], mixedModels);
+    assert.equal(r4.code, 1);
+    assert.match(r4.stderr, /stdin:31: embedding_model "other-model" differs from "test-model" of earlier records \(stdin:1\)/);
+    assert.equal(await count(), 0);
+  });
+
+  test('a table name with quotes and semicolons stays a name', async () => {
+    const t = `${tableBase}_"x"; DROP TABLE y; --`;
+    dropAfter.push(t);
+    const r = await load(['--table', t, '--create-table', '--index', 'hnsw'], records());
+    assert.equal(r.code, 0, r.stderr);
+    const [row] = await getBackend().query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q(t)}`);
+    assert.equal(row.n, 40);
+  });
+
+  test('--index hnsw: a study finds its own vector first', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records({ dims: 32 });
+    const r = await load(['--table', t, '--create-table', '--index', 'hnsw'], recs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(summaryOf(r), /HNSW index \S+ built in/);
+    const id = recs[17].nct_id;
+    const sql = `SELECT nct_id FROM ${q(t)} ORDER BY embedding <=> (SELECT embedding FROM ${q(t)} WHERE nct_id = $1) LIMIT 3`;
+    const top = await getBackend().query<{ nct_id: string }>(sql, [id]);
+    assert.equal(top[0].nct_id, id);
+    const again = await load(['--table', t, '--index', 'hnsw'], recs);
+    assert.match(summaryOf(again), /HNSW index \S+ kept \(nothing changed\)/);
+    const ix = await getBackend().query<{ def: string }>(
+      'SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary AND indisvalid',
+      [q(t)],
+    );
+    assert.equal(ix.length, 1);
+    assert.match(ix[0].def, /USING hnsw \(embedding vector_cosine_ops\)/);
+    if (getBackend().name === 'postgres') {
+      // With sequential scans off the same query goes through the index and still finds the study first.
+      await getBackend().query('SET enable_seqscan = off');
+      try {
+        const plan = await getBackend().query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${sql}`, [id]);
+        assert.match(plan.map((p) => p['QUERY PLAN']).join('\n'), /Index Scan using \S*_embedding_hnsw/);
+        assert.equal((await getBackend().query<{ nct_id: string }>(sql, [id]))[0].nct_id, id);
+      } finally {
+        await getBackend().query('RESET enable_seqscan');
+      }
+    }
+  });
+
+  test('ct-prepare --skip-existing drops studies already loaded with the same content', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const raw = ndjson(studies);
+    const missing = await run('ct-prepare', ['--skip-existing', '--table', t], raw, getBackend().db);
+    assert.equal(missing.code, 0, missing.stderr);
+    assert.match(missing.stderr, /does not exist yet .*nothing is skipped/);
+    assert.equal(missing.stdout.trim().split('\n').length, 40);
+    assert.equal((await load(['--table', t, '--create-table'], records())).code, 0);
+    // Two studies changed upstream: a new title changes the embedded text and its hash.
+    const edited = studies.map((s) => structuredClone(s));
+    for (const i of [5, 9]) {
+      const idm = (edited[i].protocolSection as { identificationModule: { briefTitle: string } }).identificationModule;
+      idm.briefTitle += ' (revised)';
+    }
+    const r = await run('ct-prepare', ['--skip-existing', '--table', t], ndjson(edited), getBackend().db);
+    assert.equal(r.code, 0, r.stderr);
+    const ids = r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Rec).nct_id);
+    assert.deepEqual(ids, [records()[5].nct_id, records()[9].nct_id]);
+    assert.match(summaryOf(r), /38 already in the table/);
+    const any = await run('ct-prepare', ['--skip-existing=any', '--table', t], ndjson(edited), getBackend().db);
+    assert.equal(any.code, 0, any.stderr);
+    assert.equal(any.stdout, '');
+    assert.match(summaryOf(any), /40 already in the table/);
+  });
+}
+
+describe('ct-load against PostgreSQL', () => {
+  let backend: Backend;
+  before(async () => {
+    backend = await postgres();
+  });
+  const base = `ct_load_test_${process.pid}`;
+  sharedCases(() => backend, base);
+  after(() => backend.close());
+
+  test('a missing table is a clear error without --create-table', async () => {
+    const r = await run('ct-load', ['--table', `${base}_missing`], ndjson(records()), backend.db);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in postgres://postgres@127.0.0.1:5432/test \\(use --create-table\\)`));
+  });
+
+  test('another dataset with --id-field: columns and types from the records', async () => {
+    const t = `${base}_papers`;
+    const papers = Array.from({ length: 30 }, (_, i) => ({
+      doi: `10.1000/${i}`, title: `Paper ${i}`, year: 2000 + i, score: i / 7, open: i % 2 === 0,
+      tags: ['a', `t${i}`], meta: { pages: i }, vec: vectorOf(`p${i}`, 4),
+    }));
+    try {
+      const r = await run('ct-load', ['--table', t, '--id-field', 'doi', '--create-table', '--batch-size', '7'], ndjson(papers), backend.db);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(summaryOf(r), /30 in, 30 inserted/);
+      const types = await backend.query<{ c: string; t: string }>(
+        'SELECT attname AS c, format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 ORDER BY attnum',
+        [t],
+      );
+      assert.deepEqual(
+        types.map((x) => `${x.c} ${x.t}`),
+        ['doi text', 'title text', 'year integer', 'score double precision', 'open boolean', 'tags text[]', 'meta jsonb', 'vec vector(4)', 'loaded_at timestamp with time zone'],
+      );
+      const again = await run('ct-load', ['--table', t, '--id-field', 'doi'], ndjson(papers), backend.db);
+      assert.match(summaryOf(again), /30 in, 0 inserted, 0 updated, 30 unchanged/);
+    } finally {
+      await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
+    }
+  });
+
+  test('the backend terminated mid-COPY: no partial batch is visible, and a rerun completes', async () => {
+    const t = `${base}_kill`;
+    const recs = records({ dims: 1536, raw: false, copies: 100 }); // 4000 rows, ≈ 30 MB of vectors
+    const input = ndjson(recs);
+    const count = async () => (await backend.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q(t)}`))[0].n;
+    try {
+      let killed = 0;
+      const kill = async () => {
+        // Wait for the loader's backend to be inside a COPY, then terminate it.
+        for (let i = 0; i < 2000 && !killed; i++) {
+          const rows = await backend.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'ct-load' AND state = 'active' AND query LIKE 'COPY%'",
+          );
+          if (rows.length) {
+            const [res] = await backend.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [rows[0].pid]);
+            if (res.ok) killed++;
+          } else {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+      };
+      let killing: Promise<void> | undefined;
+      const r = await run('ct-load', ['--table', t, '--create-table', '--batch-size', '250', '--max-retries', '0'], input, backend.db, () => {
+        killing = kill();
+      });
+      await killing;
+      assert.equal(killed, 1, 'the loader backend was caught inside a COPY');
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /ct-load: batch \d+ \(stdin:\d+–stdin:\d+\): terminating connection due to administrator command/);
+      const n = await count();
+      assert.ok(n < recs.length && n % 250 === 0, `whole batches only, got ${n} rows`);
+      const again = await run('ct-load', ['--table', t, '--batch-size', '250'], input, backend.db);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(await count(), recs.length);
+      assert.match(summaryOf(again), new RegExp(`${recs.length - n} inserted, 0 updated, ${n} unchanged`));
+    } finally {
+      await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
+    }
+  });
+
+  test('with retries, a terminated backend is reconnected and the batch retried', async () => {
+    const t = `${base}_retry`;
+    const recs = records({ dims: 1536, raw: false, copies: 100 });
+    try {
+      let killed = false;
+      let killing: Promise<void> | undefined;
+      const r = await run('ct-load', ['--table', t, '--create-table', '--batch-size', '250'], ndjson(recs), backend.db, () => {
+        killing = (async () => {
+          for (let i = 0; i < 2000 && !killed; i++) {
+            const rows = await backend.query<{ pid: number }>(
+              "SELECT pid FROM pg_stat_activity WHERE application_name = 'ct-load' AND state = 'active' AND query LIKE 'COPY%'",
+            );
+            if (rows.length) killed = (await backend.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [rows[0].pid]))[0].ok;
+            else await new Promise((res) => setTimeout(res, 5));
+          }
+        })();
+      });
+      await killing;
+      assert.ok(killed);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /reconnecting and retrying/);
+      assert.match(summaryOf(r), new RegExp(`${recs.length} in, ${recs.length} inserted, 0 updated, 0 unchanged, 0 rejected, 1 retried`));
+      const [row] = await backend.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q(t)}`);
+      assert.equal(row.n, recs.length);
+    } finally {
+      await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
+    }
+  });
+});
+
+describe('ct-load against PGlite', () => {
+  const dir = join(tmp, 'pglite');
+  const backend = pglite(dir);
+  sharedCases(() => backend, 'ct_load_test');
+
+  test('without any database setting, PGlite is used and named', async () => {
+    const r = await run('ct-load', ['--table', 'named', '--create-table', '-q'], ndjson(records()), backend.db);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const [row] = await backend.query<{ n: number }>('SELECT count(*)::int AS n FROM named');
+    assert.equal(row.n, 40);
+  });
+});
