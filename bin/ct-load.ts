@@ -3,7 +3,9 @@ import { hideBin } from 'yargs/helpers';
 import { parser, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
 import { fmtSeconds } from '../src/io/progress.js';
-import { CONNECTION_OPTIONS, chooseTarget } from '../src/load/connection.js';
+import { writeStdout } from '../src/io/output.js';
+import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
+import { newestValue } from '../src/load/newest.js';
 import { loadRecords, newLoadStats } from '../src/load/load.js';
 import { parseTableName } from '../src/load/schema.js';
 
@@ -29,6 +31,7 @@ runTool(TOOL, async () => {
     .option('maintenance-work-mem', { type: 'string', describe: 'for the index build, e.g. 512MB (default: fits the table)', requiresArg: true })
     .option('rejects', { type: 'string', describe: 'write bad records to FILE (NDJSON) and go on', requiresArg: true })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress and no summary on stderr' })
+    .option('newest', { type: 'string', describe: 'load nothing: print the largest value of COLUMN in the table (empty if none) and exit', requiresArg: true })
     .example('ct-prepare studies.ndjson | ct-embed --provider hash | $0 --create-table', '')
     .example('$0 embedded.arrow --database-url "$DATABASE_URL" --index hnsw', '')
     .example('$0 papers.ndjson --table papers --id-field doi --create-table', '')
@@ -36,7 +39,7 @@ runTool(TOOL, async () => {
   const a = argv as unknown as {
     input: string; databaseUrl?: string; pgliteDir: string; table: string; createTable: boolean; dropTable: boolean;
     idField: string; embeddings: boolean; dimensions?: number; batchSize: number; maxRetries: number;
-    index?: 'hnsw'; maintenanceWorkMem?: string; rejects?: string; quiet: boolean;
+    index?: 'hnsw'; maintenanceWorkMem?: string; rejects?: string; quiet: boolean; newest?: string;
   };
   if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new UsageError(`--batch-size must be a whole number ≥ 1, got ${a.batchSize}`);
   if (!(Number.isInteger(a.maxRetries) && a.maxRetries >= 0)) throw new UsageError(`--max-retries must be a whole number ≥ 0, got ${a.maxRetries}`);
@@ -54,6 +57,17 @@ runTool(TOOL, async () => {
     throw new UsageError(`--table: ${(err as Error).message}`);
   }
   const target = chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL });
+  if (a.newest !== undefined) {
+    // For incremental refreshes: ct-fetch --updated-since "$(ct-load --newest last_update_posted)"
+    const db = await connect(target, TOOL);
+    try {
+      const v = await newestValue(db, table, a.newest);
+      await writeStdout(v === undefined ? '' : `${v}\n`);
+    } finally {
+      await db.close();
+    }
+    return;
+  }
   const log = (m: string) => a.quiet || process.stderr.write(`${TOOL}: ${m}\n`);
   const ioArgs = { ...argv, format: 'ndjson' } as unknown as RecordArgs & Record<string, unknown>;
   await withRecordIO(

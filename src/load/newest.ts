@@ -1,0 +1,13 @@
+/** `ct-load --newest COLUMN`: the largest value of a column, for incremental refreshes (`make update`). */
+import { RuntimeError } from '../io/errors.js';
+import type { Db } from './connection.js';
+import { quoteIdent, readTableColumns, type TableName } from './schema.js';
+
+/** The column's largest value as text; undefined when the table is missing or empty. */
+export async function newestValue(db: Db, table: TableName, column: string): Promise<string | undefined> {
+  const cols = await readTableColumns(db, table);
+  if (!cols) return undefined;
+  if (!cols.some((c) => c.name === column)) throw new RuntimeError(`table ${table.sql} has no column "${column}"`);
+  const { rows } = await db.query<{ v: string | null }>(`SELECT max(${quoteIdent(column)})::text AS v FROM ${table.sql}`);
+  return rows[0]?.v ?? undefined;
+}
