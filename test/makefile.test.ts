@@ -225,3 +225,84 @@ test('the database down during make load keeps every checkpoint; the next make l
     await proxy.close();
   }
 });
+
+function makeTarget(target: string, vars: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('make', ['--no-print-directory', '-C', root, target, 'BUILD_STAMP=', ...vars], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe('the Makefile workflow', () => {
+  const ck = () => join(work, 'clean');
+  const vars = () => makeArgs(ck(), `${prefix}clean`).slice(3);
+
+  test('changing a variable re-runs that step and those after it; the old checkpoint is archived', async () => {
+    const fetches = ctgov.requests.length;
+    openai.resetStats();
+    const r = await makeTarget('load', [...vars(), 'PREPARE_FLAGS=--dedupe first']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(ctgov.requests.length, fetches, 'fetch did not run again');
+    assert.match(r.stderr, /ct-prepare: 40 in, 40 out/);
+    assert.match(r.stderr, /ct-embed: .*40 cached, 0 texts sent/);
+    assert.equal(openai.stats.inputs, 0, 'embeddings came from the cache');
+    assert.ok(readdirSync(join(ck(), 'archive')).some((f) => /^prepare\.\d{8}T\d{6}Z\.ndjson$/.test(f)));
+    assert.deepEqual(await tableState(`${prefix}clean`), clean);
+    const again = await makeTarget('load', [...vars(), 'PREPARE_FLAGS=--dedupe first']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /bin\/ct-/, 'nothing to do when nothing changed');
+  });
+
+  test('make checkpoints lists every checkpoint; clean-checkpoints KEEP=0 empties the archive', async () => {
+    const r = await makeTarget('checkpoints', [`CHECKPOINT_DIR=${ck()}`]);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0], /^step\s+state\s+finished\s+records\s+size\s+file\s+parameters$/);
+    for (const step of ['fetch', 'prepare', 'embed', 'load']) {
+      assert.ok(lines.some((l) => new RegExp(`^${step}\\s+complete\\s`).test(l)), `${step} listed:\n${r.stdout}`);
+    }
+    assert.ok(lines.some((l) => /^prepare\s+archived\s.*\s40\s/.test(l)), r.stdout);
+    const p = await makeTarget('clean-checkpoints', [`CHECKPOINT_DIR=${ck()}`, 'KEEP=0']);
+    assert.equal(p.status, 0, p.stderr);
+    assert.deepEqual(readdirSync(join(ck(), 'archive')), []);
+  });
+
+  test('make update fetches only studies updated since the newest last_update_posted in the table', async () => {
+    const fetches = ctgov.requests.length;
+    const newest = [...studies]
+      .map((s: any) => s.protocolSection.statusModule.lastUpdatePostDateStruct?.date as string)
+      .sort()
+      .at(-1)!;
+    const r = await makeTarget('update', vars());
+    assert.equal(r.status, 0, r.stderr);
+    const sent = ctgov.requests.slice(fetches).filter((q) => q.path.endsWith('/studies'));
+    assert.ok(sent.length >= 1);
+    assert.ok(sent.every((q) => q.query['filter.advanced']?.includes(`AREA[LastUpdatePostDate]RANGE[${newest},MAX]`)), JSON.stringify(sent[0]?.query));
+    assert.match(r.stderr, /ct-embed: 1 records, 1 embedded, 1 cached, 0 texts sent/);
+    assert.deepEqual(await tableState(`${prefix}clean`), clean);
+  });
+
+  test('NO_EMBEDDINGS=1 make load loads prepared records without vectors and never embeds', async () => {
+    const ck2 = join(work, 'no-embeddings');
+    const table = `${prefix}noemb`;
+    openai.resetStats();
+    const r = await makeTarget('load', [...makeArgs(ck2, table).slice(3), 'NO_EMBEDDINGS=1']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(openai.stats.requests, 0);
+    assert.equal(existsSync(join(ck2, 'embed.ndjson')), false);
+    const c = new pg.Client(PG_URL);
+    await c.connect();
+    try {
+      const { rows } = await c.query(`SELECT count(*)::int AS n FROM "${table}"`);
+      assert.equal(rows[0].n, studies.length);
+      const cols = await c.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1`, [table]);
+      assert.ok(!cols.rows.some((r) => r.column_name === 'embedding'), 'no vector column is created');
+    } finally {
+      await c.end();
+    }
+  });
+});
