@@ -2,6 +2,7 @@
  * ct-search's logic: find the table's embedding model, embed the query with the same provider and model,
  * and run the nearest-neighbour (or hybrid) query. Works on any table ct-load made (`--table`, `--id-field`).
  */
+import pgvector from 'pgvector';
 import { UsageError, RuntimeError } from '../io/errors.js';
 import type { Db } from '../load/connection.js';
 import { readTableColumns, type TableName } from '../load/schema.js';
@@ -112,7 +113,7 @@ export async function search(target: SearchTarget, provider: Provider, query: st
       pool: Math.max(100, opts.limit * 4),
     },
     opts.filters,
-    `[${Array.from(vec).join(',')}]`,
+    pgvector.toSql(Array.from(vec)) as string, // (toSql rejects a Float32Array itself)
     query,
   );
   const { rows } = await target.db.query<Record<string, unknown>>(q.sql, q.params);
