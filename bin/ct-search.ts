@@ -56,7 +56,7 @@ runTool(TOOL, async () => {
   const db = await connect(chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL }), TOOL);
   try {
     const target = await openSearchTarget(db, table, a.idField);
-    const provider = providerForModel(target.model, {
+    const provider = await providerForModel(target.model, {
       apiKey: process.env.OPENAI_API_KEY,
       baseURL: a.baseUrl ?? process.env.OPENAI_BASE_URL,
     });

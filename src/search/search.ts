@@ -7,7 +7,6 @@ import { UsageError, RuntimeError } from '../io/errors.js';
 import type { Db } from '../load/connection.js';
 import { readTableColumns, type TableName } from '../load/schema.js';
 import { hashProvider, HASH_MODEL } from '../embed/providers/hash.js';
-import { OPENAI_MODELS, openaiProvider } from '../embed/providers/openai.js';
 import type { Provider } from '../embed/providers/types.js';
 import { searchSql, type SearchFilters } from './sql.js';
 
@@ -30,8 +29,11 @@ export interface ProviderEnv {
   timeoutMs?: number;
 }
 
-/** A provider that makes vectors comparable with the table's, or a clear refusal. */
-export function providerForModel(label: string, env: ProviderEnv): Provider {
+/**
+ * A provider that makes vectors comparable with the table's, or a clear refusal. The OpenAI SDK is loaded only
+ * when the table needs it (it costs a few hundred ms of start-up).
+ */
+export async function providerForModel(label: string, env: ProviderEnv): Promise<Provider> {
   const m = parseModelLabel(label);
   if (!m) throw new RuntimeError(`the table's embedding_model "${label}" is not of the form provider/model@dimensions`);
   if (m.provider === 'hash') {
@@ -44,6 +46,7 @@ export function providerForModel(label: string, env: ProviderEnv): Provider {
         `the table was embedded with ${label}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) to embed queries with the same model`,
       );
     }
+    const { OPENAI_MODELS, openaiProvider } = await import('../embed/providers/openai.js');
     const known = OPENAI_MODELS[m.model];
     return openaiProvider({
       model: m.model,
