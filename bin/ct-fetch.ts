@@ -98,8 +98,7 @@ runTool(TOOL, async () => {
     },
   });
 
-  // ct-fetch reads no records: /dev/null gives the record layer an empty input without touching stdin.
-  await withRecordIO(TOOL, { ...argv, input: '/dev/null' } as never, async ({ writer, progress }) => {
+  await withRecordIO(TOOL, argv as never, async ({ writer, progress }) => {
     const sink = {
       write: (study: Record<string, unknown>) => writer.write(study),
       async checkpoint(state: PagingState) {
@@ -141,7 +140,7 @@ runTool(TOOL, async () => {
     if (stats.skipped) parts.push(`${stats.skipped} already written, skipped`);
     parts.push(fmtSeconds(progress.seconds));
     return parts.join(', ');
-  }, { progressUnit: 'studies' });
+  }, { progressUnit: 'studies', noInput: true });
   if (resume) dropResumeSource(resume);
 });
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { DataError, OutputClosed, UsageError, errorText } from './io/errors.js';
-import { openInput, type Format, type Input } from './io/input.js';
+import { noInput, openInput, type Format, type Input, type InputOptions } from './io/input.js';
 import { RecordWriter } from './io/output.js';
 import { Progress } from './io/progress.js';
 import { redactOptions } from './io/redact.js';
@@ -67,6 +67,15 @@ export interface RecordIO {
   progress: Progress;
 }
 
+export interface RecordIOOptions {
+  /** What progress counts, e.g. `rows`. */
+  progressUnit?: string;
+  /** How Arrow input becomes records (ct-load takes vectors as Float32Array views). */
+  input?: InputOptions;
+  /** The tool reads no records (ct-fetch): an empty input named `none`, and no `input` in the metadata. */
+  noInput?: boolean;
+}
+
 /**
  * Open the input, the output (with tee) and the rejects file; run `fn`; on success commit the files and
  * print the summary `fn` returns; on failure keep only partial files.
@@ -75,16 +84,18 @@ export async function withRecordIO(
   tool: string,
   argv: RecordArgs & Record<string, unknown>,
   fn: (io: RecordIO) => Promise<string>,
-  opts: { progressUnit?: string } = {},
+  opts: RecordIOOptions = {},
 ): Promise<void> {
-  const input = await openInput(argv.input);
+  const input = opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input);
+  const options = redactOptions(argv);
+  if (opts.noInput) delete options.input;
   const writer = new RecordWriter({
     tool,
     version: VERSION,
     format: argv.format,
     out: argv.out,
     tee: argv.tee,
-    options: redactOptions(argv),
+    options,
   });
   const rejects = new Rejects(argv.rejects);
   const progress = new Progress({

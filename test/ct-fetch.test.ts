@@ -272,6 +272,8 @@ describe('ct-fetch', () => {
         assert.equal(meta.status, 'complete');
         assert.equal(meta.records, 40);
         assert.equal(meta.fetch.next_page_token, null);
+        assert.ok(!('input' in meta.options), 'ct-fetch reads no input: none in the options');
+        assert.equal(meta.options['page-size'], 5);
       }));
 
     test('expired page tokens: restart from the first page, skipping what is saved', () =>

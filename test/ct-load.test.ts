@@ -4,13 +4,14 @@
  * prepared in-process and given small deterministic vectors (no dependency on ct-embed).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { ArrowEncoder } from '../src/io/arrow.js';
 import { prepareStudy, type PreparedRecord } from '../src/prepare.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -315,6 +316,48 @@ describe('ct-load against PostgreSQL', () => {
     const r = await run('ct-load', ['--table', `${base}_missing`], ndjson(records()), backend.db);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in postgres://postgres@127.0.0.1:5432/test \\(use --create-table\\)`));
+  });
+
+  test('Arrow input (vectors read as float32 views) loads the same table as NDJSON; rejects show vectors as arrays', async () => {
+    const recs: object[] = records({ dims: 16 });
+    recs[5] = { ...recs[5], enrollment: 'many' }; // not an integer: rejected
+    const enc = new ArrowEncoder(16); // several Arrow batches, cut differently from the COPY batches
+    const arrowPath = join(tmp, 'load-input.arrow');
+    writeFileSync(arrowPath, Buffer.concat([...recs.map((r) => enc.push(r as Record<string, unknown>) ?? Buffer.alloc(0)), enc.end()]));
+    const tables = { arrow: `${base}_from_arrow`, ndjson: `${base}_from_ndjson` };
+    try {
+      const args = (t: string, rejects: string) => ['--table', t, '--create-table', '--batch-size', '15', '--rejects', rejects];
+      const a = await run('ct-load', [arrowPath, ...args(tables.arrow, join(tmp, 'arrow.rejects'))], '', backend.db);
+      assert.equal(a.code, 0, a.stderr);
+      assert.match(summaryOf(a), /^ct-load: 40 in, 39 inserted, 0 updated, 0 unchanged, 1 rejected,/);
+      const n = await run('ct-load', args(tables.ndjson, join(tmp, 'ndjson.rejects')), ndjson(recs), backend.db);
+      assert.equal(n.code, 0, n.stderr);
+      const rows = (t: string) =>
+        backend.query<{ r: Record<string, unknown>; v: string }>(
+          `SELECT to_jsonb(x) - 'loaded_at' - 'embedding' AS r, embedding::text AS v FROM ${q(t)} x ORDER BY nct_id`,
+        );
+      const [fromArrow, fromNdjson] = [await rows(tables.arrow), await rows(tables.ndjson)];
+      assert.equal(fromArrow.length, 39);
+      assert.deepEqual(fromArrow, fromNdjson);
+      const byId = new Map(fromArrow.map((x) => [x.r.nct_id, x.v]));
+      const first = recs[0] as Rec;
+      assert.deepEqual((JSON.parse(byId.get(first.nct_id) as string) as number[]).map(Math.fround), first.embedding);
+      const types = (t: string) =>
+        backend.query<{ t: string }>(
+          'SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 ORDER BY attnum',
+          [t],
+        );
+      assert.deepEqual(await types(tables.arrow), await types(tables.ndjson));
+      assert.ok((await types(tables.arrow)).some((x) => x.t === 'vector(16)'));
+      const rejected = (f: string) => JSON.parse(readFileSync(join(tmp, f), 'utf8')) as { where: string; reason: string; record: Rec };
+      const [ra, rn] = [rejected('arrow.rejects'), rejected('ndjson.rejects')];
+      assert.equal(ra.where, `${arrowPath}:6`);
+      assert.equal(ra.reason, rn.reason);
+      assert.match(ra.reason, /field "enrollment": expected an integer, got "many"/);
+      assert.deepEqual(ra.record, recs[5]);
+    } finally {
+      for (const t of Object.values(tables)) await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
+    }
   });
 
   test('another dataset with --id-field: columns and types from the records', async () => {

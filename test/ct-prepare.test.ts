@@ -74,7 +74,8 @@ for (const dedupe of ['first', 'latest']) {
       // wait (bounded) until the partial holds data (streaming) or exists (spooling)
       const partial = `${tee}.partial`;
       for (let i = 0; i < 200; i++) {
-        if (existsSync(partial) && (dedupe === 'latest' || statSync(partial).size > 0)) break;
+        const started = existsSync(partial) && existsSync(`${partial}.meta.json`);
+        if (started && (dedupe === 'latest' || statSync(partial).size > 0)) break;
         await new Promise((r) => setTimeout(r, 25));
       }
       child.kill('SIGKILL');

@@ -209,8 +209,31 @@ export function recordsToBatch(schema: Schema, cols: Column[], records: Rec[]): 
 
 type CellReader = (row: number) => unknown;
 
-function cellReader(field: Field, vector: Vector): CellReader {
+export interface ReadOptions {
+  /**
+   * Return FixedSizeList<Float32> cells as zero-copy `Float32Vector` views into the batch instead of
+   * `number[]`: for a consumer that only re-encodes the floats (ct-load), turning each vector into an
+   * array was a third of its time. The views keep the batch's buffer alive while referenced.
+   */
+  float32Vectors?: boolean;
+}
+
+/**
+ * A Float32Array view that serializes as a JSON array (a plain Float32Array gives `{"0":…}`), so that
+ * records holding one can still be written to a rejects file or a JSON column.
+ */
+export class Float32Vector extends Float32Array {
+  toJSON(): number[] {
+    return Array.from(this);
+  }
+}
+
+function cellReader(field: Field, vector: Vector, opts: ReadOptions): CellReader {
   const isJson = field.metadata.get(META_ENCODING) === 'json';
+  if (isJson && vector.data.length === 1 && vector.type.typeId === Type.Utf8) {
+    const str = utf8Reader(vector.data[0]);
+    return (row) => (vector.isValid(row) ? JSON.parse(str(row)) : null);
+  }
   if (isJson) {
     return (row) => {
       const v = vector.get(row);
@@ -218,6 +241,22 @@ function cellReader(field: Field, vector: Vector): CellReader {
     };
   }
   const t = field.type as DataType;
+  if (t.typeId === Type.Utf8 && vector.data.length === 1) {
+    const str = utf8Reader(vector.data[0]);
+    return (row) => (vector.isValid(row) ? str(row) : null);
+  }
+  if (t.typeId === Type.List && vector.data.length === 1 && vector.data[0].children[0].typeId === Type.Utf8) {
+    const d = vector.data[0];
+    const offsets = d.valueOffsets as Int32Array;
+    const child = d.children[0];
+    const str = utf8Reader(child);
+    return (row) => {
+      if (!vector.isValid(row)) return null;
+      const out: (string | null)[] = [];
+      for (let i = offsets[row]; i < offsets[row + 1]; i++) out.push(child.getValid(i) ? str(i) : null);
+      return out;
+    };
+  }
   if (t.typeId === Type.FixedSizeList && vector.data.length === 1) {
     const d = vector.data[0];
     const child = d.children[0];
@@ -226,6 +265,11 @@ function cellReader(field: Field, vector: Vector): CellReader {
       const dim = (t as FixedSizeList).listSize;
       const values = child.values as Float32Array | Float64Array;
       const base = d.offset * dim + child.offset;
+      if (opts.float32Vectors && values instanceof Float32Array) {
+        const buffer = values.buffer as ArrayBuffer;
+        const { byteOffset } = values;
+        return (row) => (vector.isValid(row) ? new Float32Vector(buffer, byteOffset + (base + row * dim) * 4, dim) : null);
+      }
       return (row) => {
         if (!vector.isValid(row)) return null;
         const s = base + row * dim;
@@ -234,6 +278,17 @@ function cellReader(field: Field, vector: Vector): CellReader {
     }
   }
   return (row) => (vector.isValid(row) ? toPlain(vector.get(row)) : null);
+}
+
+/**
+ * The strings of a Utf8 column, decoded from its bytes by Buffer: per short string 0.10 µs against 0.17 µs
+ * for the TextDecoder behind Arrow's `get`, and no view object per value.
+ */
+function utf8Reader(d: Data): (i: number) => string {
+  const offsets = d.valueOffsets as Int32Array;
+  const values = d.values as Uint8Array;
+  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  return (i) => bytes.toString('utf8', offsets[i], offsets[i + 1]);
 }
 
 /** Arrow values → plain JSON-able values (for Arrow input made by other tools, too). */
@@ -254,20 +309,20 @@ function toPlain(v: unknown): unknown {
   return v;
 }
 
-/** Record batch → plain records, restoring JSON columns and merging the extra column back. */
-export function* batchToRecords(batch: RecordBatch): Generator<Rec> {
+/**
+ * Record batch → plain records, restoring JSON columns and merging the extra column back.
+ * Vectors are `number[]` unless `opts.float32Vectors` asks for views (see ReadOptions).
+ */
+export function* batchToRecords(batch: RecordBatch, opts: ReadOptions = {}): Generator<Rec> {
   const extraName = batch.schema.metadata.get(META_EXTRA);
   const readers: [string, CellReader][] = [];
   let extraReader: CellReader | undefined;
   batch.schema.fields.forEach((field, i) => {
     const vec = batch.getChildAt(i)!;
     if (extraName !== undefined && field.name === extraName) {
-      extraReader = (row) => {
-        const v = vec.get(row);
-        return v == null ? null : JSON.parse(v as string);
-      };
+      extraReader = cellReader(field, vec, opts); // marked as JSON
     } else {
-      readers.push([field.name, cellReader(field, vec)]);
+      readers.push([field.name, cellReader(field, vec, opts)]);
     }
   });
   for (let row = 0; row < batch.numRows; row++) {

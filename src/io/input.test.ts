@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { detectFormat, openInput, readNdjson, type InputItem } from './input.js';
 import { ArrowEncoder } from './arrow.js';
@@ -68,4 +71,25 @@ test('openInput: empty input has no records; a missing file is a clear error', a
   assert.equal(empty.format, 'empty');
   assert.equal((await collect(empty)).length, 0);
   await assert.rejects(openInput('/nonexistent/x.ndjson'), /cannot open \/nonexistent\/x\.ndjson: ENOENT/);
+});
+
+test('openInput reads an Arrow file of streams back to back through a file handle, to the last byte', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-input-'));
+  try {
+    const stream = (recs: object[]) => {
+      const enc = new ArrowEncoder(2);
+      return Buffer.concat([...recs.map((r) => enc.push(r as never) ?? Buffer.alloc(0)), enc.end()]);
+    };
+    const a = [{ id: 'a', v: [0.5, 1] }, { id: 'b', v: [2, 3] }, { id: 'c', v: [4, 5] }];
+    const path = join(dir, 'two.arrow');
+    writeFileSync(path, Buffer.concat([stream(a), stream([{ id: 'd', n: 1 }])]));
+    const input = await openInput(path, undefined, { float32Vectors: true });
+    const items = await collect(input);
+    assert.deepEqual(items.map((i) => i.where), [1, 2, 3, 4].map((n) => `${path}:${n}`));
+    assert.ok(items[0].value && (items[0].value as { v: unknown }).v instanceof Float32Array);
+    assert.deepEqual(JSON.parse(JSON.stringify(items.map((i) => i.value))), [...a, { id: 'd', n: 1 }]);
+    assert.equal(input.bytesRead, input.sizeBytes);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

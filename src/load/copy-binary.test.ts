@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COPY_HEADER, COPY_TRAILER, DimensionError, RowEncoder, ValueError, copyBlobs } from './copy-binary.js';
+import { COPY_HEADER, COPY_TRAILER, DimensionError, RowArena, RowEncoder, SlabPool, ValueError, adjacentRuns, copyBlobs } from './copy-binary.js';
 
 const field = (hex: string) => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
 
@@ -71,4 +71,27 @@ test('PGlite blobs are complete COPY files bounded by rows and bytes', () => {
   assert.ok(byBytes.every((b) => b.length <= 450 + 100));
   assert.equal(byBytes.reduce((n, b) => n + (b.length - COPY_HEADER.length - 2) / 100, 0), 25);
   assert.deepEqual([...copyBlobs([])], []);
+});
+
+test('a Float32Array view (as Arrow input gives) encodes exactly like the same numbers in an array', () => {
+  const enc = new RowEncoder([{ name: 'v', type: 'vector', dims: 3 }, { name: 'j', type: 'jsonb' }]);
+  const backing = new Float32Array([9, 0.1, -2.5, 1e-7, 9]);
+  const view = backing.subarray(1, 4);
+  const asArray = Array.from(view);
+  assert.equal(enc.encode([view, null]).toString('hex'), enc.encode([asArray, null]).toString('hex'));
+  assert.throws(() => enc.encode([new Float32Array([1, NaN, 3]), null]), /field "v": vector element 1 is not a finite number/);
+  assert.throws(() => enc.encode([new Float32Array(4), null]), DimensionError);
+});
+
+test('rows back to back in an arena go out as one run; slabs are reused once released', () => {
+  const pool = new SlabPool(64);
+  const arena = new RowArena(pool);
+  const rows = [Buffer.from('aaaa'), Buffer.from('bb'), Buffer.alloc(60, 'c'), Buffer.from('dd')].map((r) => arena.add(r));
+  assert.notEqual(rows[1].buffer, rows[2].buffer, 'the third row needed a second slab');
+  const runs = [...adjacentRuns([rows[0], rows[1], rows[3], rows[2]])];
+  assert.deepEqual(runs.map((r) => r.toString()), ['aaaabb', 'dd', 'c'.repeat(60)]);
+  assert.equal(Buffer.concat([...adjacentRuns(rows)]).toString(), 'aaaabb' + 'c'.repeat(60) + 'dd');
+  arena.release();
+  const again = new RowArena(pool).add(Buffer.from('e'));
+  assert.ok([rows[0].buffer, rows[2].buffer].includes(again.buffer), 'a released slab is reused');
 });

@@ -160,6 +160,8 @@ function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefi
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** pgvector's binary form: int16 dimensions, int16 unused, float4 each (big-endian). */
 function writeVector(s: Scratch, v: unknown, dims: number | undefined): void {
   const isVec = Array.isArray(v) || v instanceof Float32Array || v instanceof Float64Array;
@@ -175,6 +177,14 @@ function writeVector(s: Scratch, v: unknown, dims: number | undefined): void {
   view.setInt16(p + 4, n);
   view.setInt16(p + 6, 0);
   p += 8;
+  if (v instanceof Float32Array) {
+    // Arrow input gives float32 views (little-endian): copy the bytes and swap them to big-endian at once.
+    for (let i = 0; i < n; i++) if (!Number.isFinite(v[i])) throw new ValueError(`vector element ${i} is not a finite number`);
+    s.buf.set(new Uint8Array(v.buffer, v.byteOffset, 4 * n), p);
+    if (LITTLE_ENDIAN) s.buf.subarray(p, p + 4 * n).swap32();
+    s.pos = p + 4 * n;
+    return;
+  }
   for (let i = 0; i < n; i++, p += 4) {
     const x = a[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) throw new ValueError(`vector element ${i} is not a finite number`);
@@ -221,17 +231,41 @@ export interface EncoderColumn {
 }
 
 /**
+ * Recycles the arenas' slabs: a run reuses the same few slabs batch after batch. Fresh memory costs a page
+ * fault per 4 KB and keeps the garbage collector busy (copying 20k rows of 6.5 KB into fresh 4 MB slabs took
+ * 100–250 ms, into reused ones 6–30 ms).
+ */
+export class SlabPool {
+  private readonly free: Buffer[] = [];
+  /** `keep`: slabs held back at most (two 32 MB batches in flight need about 18). */
+  constructor(
+    readonly slabSize = 4 << 20,
+    private readonly keep = 24,
+  ) {}
+  take(min: number): Buffer {
+    if (min <= this.slabSize && this.free.length) return this.free.pop()!;
+    return Buffer.allocUnsafeSlow(Math.max(this.slabSize, min));
+  }
+  give(slabs: readonly Buffer[]): void {
+    for (const slab of slabs) if (slab.length === this.slabSize && this.free.length < this.keep) this.free.push(slab);
+  }
+}
+
+/**
  * Holds encoded rows in 4 MB slabs: a row is a view into a slab, so a batch of rows costs a few large
- * allocations instead of one per row (rows of ~12 KB are each too big for Node's buffer pool).
+ * allocations instead of one per row (rows of ~12 KB are each too big for Node's buffer pool), and
+ * consecutive rows are contiguous, so they go to the server without being copied again.
  */
 export class RowArena {
-  private slab = Buffer.alloc(0);
+  private readonly slabs: Buffer[] = [];
+  private slab: Buffer = Buffer.alloc(0);
   private used = 0;
   bytes = 0;
-  constructor(private readonly slabSize = 4 << 20) {}
+  constructor(private readonly pool = new SlabPool()) {}
   add(row: Buffer): Buffer {
     if (this.used + row.length > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(Math.max(this.slabSize, row.length));
+      this.slab = this.pool.take(row.length);
+      this.slabs.push(this.slab);
       this.used = 0;
     }
     const view = this.slab.subarray(this.used, this.used + row.length);
@@ -239,6 +273,13 @@ export class RowArena {
     this.used += row.length;
     this.bytes += row.length;
     return view;
+  }
+  /** The rows are no longer needed (their batch committed): the slabs go back to the pool. */
+  release(): void {
+    this.pool.give(this.slabs.splice(0));
+    this.slab = Buffer.alloc(0);
+    this.used = 0;
+    this.bytes = 0;
   }
 }
 
@@ -278,12 +319,20 @@ export class RowEncoder {
 export async function writeCopyStream(target: Writable, rows: readonly Buffer[]): Promise<void> {
   async function* bytes() {
     yield COPY_HEADER;
-    // Group rows into ~1 MB writes: fewer socket writes, bounded extra memory.
+    // Long runs of adjacent rows (a slab of the arena) are written as they are; short pieces are grouped
+    // into ~1 MB writes: fewer socket writes, bounded extra memory.
     let group: Buffer[] = [];
     let size = 0;
-    for (const r of rows) {
-      group.push(r);
-      size += r.length;
+    for (const run of adjacentRuns(rows)) {
+      if (run.length >= LONG_RUN) {
+        if (size) yield Buffer.concat(group, size);
+        yield run;
+        group = [];
+        size = 0;
+        continue;
+      }
+      group.push(run);
+      size += run.length;
       if (size >= 1 << 20) {
         yield Buffer.concat(group, size);
         group = [];
@@ -294,6 +343,26 @@ export async function writeCopyStream(target: Writable, rows: readonly Buffer[])
     yield Buffer.concat(group);
   }
   await pipeline(bytes, target);
+}
+
+const LONG_RUN = 64 << 10;
+
+/** Rows that lie back to back in memory, joined into one view each (no copying). */
+export function* adjacentRuns(rows: readonly Buffer[]): Generator<Buffer> {
+  let buffer: ArrayBufferLike | undefined;
+  let start = 0;
+  let end = 0;
+  for (const r of rows) {
+    if (r.buffer === buffer && r.byteOffset === end) {
+      end += r.length;
+      continue;
+    }
+    if (buffer) yield Buffer.from(buffer, start, end - start);
+    buffer = r.buffer;
+    start = r.byteOffset;
+    end = start + r.length;
+  }
+  if (buffer) yield Buffer.from(buffer, start, end - start);
 }
 
 /** PGlite output: complete COPY files of at most `maxRows` rows or about `maxBytes` bytes each. */

@@ -11,13 +11,14 @@ import { DataError, RuntimeError } from '../io/errors.js';
 import type { InputItem } from '../io/input.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { connect as openDb, type Db, type Target } from './connection.js';
-import { DimensionError, RowArena, RowEncoder, ValueError, type EncoderColumn } from './copy-binary.js';
+import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
 import { buildHnswIndex, PGLITE_COMFORT_ROWS, type IndexResult } from './index.js';
 import { stageSql, writeBatch, type BatchResult, type BatchRows, type MergePlan } from './merge.js';
 import {
   columnsFromRecords,
   createTableSql,
   ensureVectorExtension,
+  isNumVector,
   quoteIdent,
   readTableColumns,
   type TableColumn,
@@ -134,6 +135,8 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     };
     await session();
 
+    const slabs = new SlabPool();
+    const newBatch = (number: number): Batch => ({ number, arena: new RowArena(slabs), rows: [], ids: [], from: '', to: '', byId: new Map() });
     let batch = newBatch(1);
     let pending: Promise<void> | undefined;
     const flush = async (b: Batch) => {
@@ -152,6 +155,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
           stats.updated += r.updated;
           stats.unchanged += r.unchanged;
           stats.batches++;
+          b.arena.release();
           opts.onBatch?.(stats);
           return;
         } catch (err) {
@@ -261,7 +265,6 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const newBatch = (number: number): Batch => ({ number, arena: new RowArena(), rows: [], ids: [], from: '', to: '', byId: new Map() });
 
 /**
  * A batch is cut at --batch-size rows or at this many bytes of encoded rows, whichever comes first:
@@ -328,7 +331,7 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     let dims = c.dims;
     if (c.type === 'vector' && dims === undefined) {
       // A `vector` column without a dimension: the first record's length is the rule for the rest.
-      const first = peek.find((r) => Array.isArray(r[c.name]))?.[c.name] as unknown[] | undefined;
+      const first = peek.find((r) => isNumVector(r[c.name]))?.[c.name] as ArrayLike<number> | undefined;
       dims = first?.length;
     }
     if (c.type === 'vector' && opts.dimensions !== undefined && dims !== undefined && dims !== opts.dimensions) {

@@ -105,8 +105,9 @@ export const PREPARED_TYPES: Record<string, string> = {
   embedding_model: 'text',
 };
 
-const isNumVector = (v: unknown): v is number[] =>
-  Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+/** A list of numbers: `number[]` from NDJSON, or a Float32Array view from Arrow input (see ReadOptions). */
+export const isNumVector = (v: unknown): v is ArrayLike<number> =>
+  v instanceof Float32Array || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x)));
 
 /** The SQL type for a field from its non-null values in the first batch (none: text). */
 export function inferSqlType(values: unknown[]): string {
@@ -119,7 +120,7 @@ export function inferSqlType(values: unknown[]): string {
   if (values.every((v) => typeof v === 'number')) return 'double precision';
   if (values.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'))) return 'text[]';
   // The first vector's length sets the dimension; a record that differs is then refused with a clear message.
-  if (values.every(isNumVector)) return `vector(${(values[0] as number[]).length})`;
+  if (values.every(isNumVector)) return `vector(${(values[0] as ArrayLike<number>).length})`;
   return 'jsonb';
 }
 
