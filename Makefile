@@ -25,6 +25,7 @@ $(DEPS_STAMP): package.json package-lock.json
 
 build: $(BUILD_STAMP)
 $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)
+	@rm -rf dist # no stale output of deleted sources (tsc rebuilds everything anyway)
 	npx tsc -p tsconfig.json
 	@touch $@
 
