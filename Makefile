@@ -37,8 +37,8 @@ test: build
 ## bench: benchmarks (not tests): ct-load against psql \copy, ct-embed against an instant mock
 bench: build
 	scripts/setup-pgvector.sh
-	node dist/bench/load-bench.js
-	node dist/bench/embed-bench.js
+	node bench/load-bench.mjs
+	node bench/embed-bench.mjs
 
 ## demo: the whole pipeline offline on the bundled sample, then a search (no network, key or server)
 demo: build

@@ -2,7 +2,7 @@
 // ct-load benchmark (not a test): N synthetic prepared rows with D-dimensional vectors, derived from the
 // sample studies with new ids, loaded three ways into fresh tables of the same schema, in one run:
 //   1. bin/ct-load reading an Arrow file (what a fast pipeline feeds it; NDJSON parsing of 100k × 1536
-//      floats alone takes ≈ 40 s, see FINDINGS) — optionally also from NDJSON (--ndjson);
+//      floats alone takes ≈ 40 s: formatting and parsing that many floats dominates) — optionally also from NDJSON (--ndjson);
 //   2. psql -c "\copy … FROM 'file' (FORMAT binary)" of the same rows, pre-encoded by ct-load's encoder;
 //   3. a text-format COPY of the same rows (formatted in Node and streamed, as a text loader would).
 // Prints rows/s of each, the ratios, and ct-load's peak RSS. Targets: ≥ 0.8× psql binary, ≥ 3× text, < 300 MB.

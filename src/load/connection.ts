@@ -111,7 +111,7 @@ async function connectPglite(dir: string, label: string): Promise<Db> {
       return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
     },
     async copyBinary(targetSql, rows) {
-      // Bounded blobs keep memory flat (FINDINGS: 35 MB chunks pushed RSS to 800 MB).
+      // Bounded blobs keep memory flat (measured: 35 MB chunks pushed RSS to 800 MB).
       for (const blob of copyBlobs(rows)) {
         await pglite.query(`COPY ${targetSql} FROM '/dev/blob' (FORMAT binary)`, [], { blob: new Blob([blob]) });
       }

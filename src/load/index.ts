@@ -1,6 +1,6 @@
 /**
  * `--index hnsw`: build (or rebuild) the HNSW cosine index after the load — never before it: loading into
- * an indexed table is about 5× slower (FINDINGS). A rerun that changed nothing keeps an existing index.
+ * an indexed table is about 5× slower (measured). A rerun that changed nothing keeps an existing index.
  */
 import type { Db } from './connection.js';
 import { quoteIdent, type TableName } from './schema.js';
