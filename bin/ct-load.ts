@@ -7,7 +7,7 @@ import { writeStdout } from '../src/io/output.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
 import { newestValue } from '../src/load/newest.js';
 import { loadRecords, newLoadStats } from '../src/load/load.js';
-import { parseTableName } from '../src/load/schema.js';
+import { tableOption } from '../src/load/schema.js';
 
 const TOOL = 'ct-load';
 
@@ -50,12 +50,7 @@ runTool(TOOL, async () => {
     throw new UsageError(`--maintenance-work-mem must look like 512MB or 1GB, got ${a.maintenanceWorkMem}`);
   }
   if (!a.idField) throw new UsageError('--id-field must not be empty');
-  let table;
-  try {
-    table = parseTableName(a.table);
-  } catch (err) {
-    throw new UsageError(`--table: ${(err as Error).message}`);
-  }
+  const table = tableOption(a.table);
   const target = chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL });
   if (a.newest !== undefined) {
     // For incremental refreshes: ct-fetch --updated-since "$(ct-load --newest last_update_posted)"

@@ -6,7 +6,7 @@ import { fmtSeconds } from '../src/io/progress.js';
 import { prepareStream, type Dedupe, type PrepareOptions, type PrepareStats } from '../src/prepare.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
 import { skipExistingFilter } from '../src/load/existing.js';
-import { parseTableName } from '../src/load/schema.js';
+import { tableOption } from '../src/load/schema.js';
 
 const TOOL = 'ct-prepare';
 
@@ -45,12 +45,7 @@ runTool(TOOL, async () => {
   }
   let keep: PrepareOptions['keep'];
   if (args.skipExisting !== undefined) {
-    let table;
-    try {
-      table = parseTableName(args.table);
-    } catch (err) {
-      throw new UsageError(`--table: ${(err as Error).message}`);
-    }
+    const table = tableOption(args.table);
     const target = chooseTarget({ databaseUrl: args.databaseUrl, pgliteDir: args.pgliteDir, applicationName: TOOL });
     const log = (m: string) => args.quiet || process.stderr.write(`${TOOL}: ${m}\n`);
     keep = skipExistingFilter(() => connect(target, TOOL), table, args.skipExisting === 'any' ? 'any' : 'hash', log);

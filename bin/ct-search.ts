@@ -6,7 +6,7 @@ import { UsageError } from '../src/io/errors.js';
 import { RecordWriter, writeStdout } from '../src/io/output.js';
 import { redactOptions } from '../src/io/redact.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
-import { parseTableName } from '../src/load/schema.js';
+import { tableOption } from '../src/load/schema.js';
 import { formatTable } from '../src/search/format.js';
 import { openSearchTarget, providerForModel, search, tuneSession } from '../src/search/search.js';
 import { VERSION } from '../src/cli.js';
@@ -46,12 +46,7 @@ runTool(TOOL, async () => {
   if (a.startYear !== undefined && !(Number.isInteger(a.startYear) && a.startYear >= 1000 && a.startYear <= 9999)) {
     throw new UsageError('--start-year must be a four-digit year (YYYY)');
   }
-  let table;
-  try {
-    table = parseTableName(a.table);
-  } catch (err) {
-    throw new UsageError(`--table: ${(err as Error).message}`);
-  }
+  const table = tableOption(a.table);
   const format = a.format ?? (process.stdout.isTTY ? 'table' : 'ndjson');
   const db = await connect(chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL }), TOOL);
   try {

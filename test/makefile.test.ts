@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadStudies, startCtgovMock, type CtgovMock } from './mocks/ctgov-mock.js';
 import { startOpenAIMock, type OpenAIMock } from './mocks/openai-mock.js';
+import { mulberry32 as prng } from './mocks/prng.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -30,17 +31,6 @@ const studies = loadStudies(join(root, 'test', 'fixtures', 'studies-sample.ndjso
 let ctgov: CtgovMock;
 let openai: OpenAIMock;
 
-/** A mulberry32 PRNG: the kill moments repeat for a seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeArgs(ck: string, table: string, dbUrl = PG_URL): string[] {
   return [

@@ -3,6 +3,7 @@
  * DDL of `--create-table` (types from the prepared-record fields, or inferred from records for other data).
  * Identifiers are always quoted and used exactly as written (no case folding): a name is never SQL.
  */
+import { UsageError } from '../io/errors.js';
 import { PREPARED_FIELDS } from '../prepare.js';
 import { isBinaryType, type BinaryType } from './copy-binary.js';
 import type { Db } from './connection.js';
@@ -54,6 +55,15 @@ export function parseTableName(text: string): TableName {
   if (parts.length > 2) throw new Error(`table name ${text} has more than two parts (use "schema.table", quote parts containing dots)`);
   const [schema, name] = parts.length === 2 ? parts : [undefined, parts[0]];
   return { schema, name, sql: (schema !== undefined ? quoteIdent(schema) + '.' : '') + quoteIdent(name) };
+}
+
+/** `--table` as given on a command line: a bad name is a usage error (exit 2). */
+export function tableOption(text: string): TableName {
+  try {
+    return parseTableName(text);
+  } catch (err) {
+    throw new UsageError(`--table: ${(err as Error).message}`);
+  }
 }
 
 /** A column of an existing table. `type` is the encoder type, or undefined when ct-load cannot encode it. */

@@ -33,6 +33,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
+import { mulberry32 } from './prng.js';
 
 export interface CtgovFaults {
   rate429?: number;
@@ -160,17 +161,6 @@ class HttpError extends Error {
   }
 }
 
-/** mulberry32: small, fast, seeded PRNG returning [0,1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObj = { [k: string]: Json };
