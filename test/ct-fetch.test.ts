@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openInput } from '../src/io/input.js';
-import { loadStudies, startCtgovMock, type CtgovMock, type CtgovMockOptions } from './mocks/ctgov-mock.js';
+import { loadStudies, startCtgovMock, type CtgovMock, type CtgovMockOptions, withCtgovMock } from './mocks/ctgov-mock.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/ct-fetch');
@@ -59,14 +59,8 @@ function run(args: string[], opts: { env?: Record<string, string>; until?: () =>
   });
 }
 
-async function withMock<T>(opts: Partial<CtgovMockOptions>, fn: (m: CtgovMock) => Promise<T>): Promise<T> {
-  const m = await startCtgovMock({ studies: STUDIES, ...opts });
-  try {
-    return await fn(m);
-  } finally {
-    await m.close();
-  }
-}
+const withMock = <T>(opts: Partial<CtgovMockOptions>, fn: (m: CtgovMock) => Promise<T>): Promise<T> =>
+  withCtgovMock({ studies: STUDIES, ...opts }, fn);
 
 const lines = (text: string) => text.split('\n').filter(Boolean);
 const idsOf = (text: string) => lines(text).map((l) => (JSON.parse(l) as { protocolSection: { identificationModule: { nctId: string } } }).protocolSection.identificationModule.nctId);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadStudies, startCtgovMock, type CtgovMock, type CtgovMockOptions } from './mocks/ctgov-mock.js';
+import { loadStudies, startCtgovMock, type CtgovMock, type CtgovMockOptions, withCtgovMock } from './mocks/ctgov-mock.js';
 
 // compiled to dist/test/ctgov-mock.test.js -> ../../ is the project root
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/studies-sample.ndjson', import.meta.url));
@@ -31,14 +31,8 @@ const idOf = (s: AnyStudy) => s.protocolSection.identificationModule.nctId;
 const sm = (s: AnyStudy) => s.protocolSection.statusModule;
 const day = (d: string | undefined) => (d === undefined ? undefined : d.length === 7 ? `${d}-01` : d);
 
-async function withMock<T>(opts: Partial<CtgovMockOptions>, fn: (m: CtgovMock) => Promise<T>): Promise<T> {
-  const m = await startCtgovMock({ studies: STUDIES, ...opts });
-  try {
-    return await fn(m);
-  } finally {
-    await m.close();
-  }
-}
+const withMock = <T>(opts: Partial<CtgovMockOptions>, fn: (m: CtgovMock) => Promise<T>): Promise<T> =>
+  withCtgovMock({ studies: STUDIES, ...opts }, fn);
 
 function qs(params: Record<string, string | number | boolean | undefined>): string {
   const u = new URLSearchParams();

@@ -132,6 +132,16 @@ const UNSUPPORTED_LIST_PARAMS = new Set([
 const PAGING_PARAMS = new Set(['pageToken', 'pageSize', 'countTotal']);
 
 /** Read an NDJSON file of studies (blank lines ignored). */
+/** Run `fn` against a fresh mock, closing it afterwards whatever happens. */
+export async function withCtgovMock<T>(opts: CtgovMockOptions, fn: (m: CtgovMock) => Promise<T>): Promise<T> {
+  const m = await startCtgovMock(opts);
+  try {
+    return await fn(m);
+  } finally {
+    await m.close();
+  }
+}
+
 export function loadStudies(file: string): object[] {
   const text = fs.readFileSync(file, 'utf8');
   const out: object[] = [];
