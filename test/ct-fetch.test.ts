@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openInput } from '../src/io/input.js';
-import { loadStudies, startCtgovMock, type CtgovMock, type CtgovMockOptions, withCtgovMock } from './mocks/ctgov-mock.js';
+import { loadStudies, type CtgovMock, type CtgovMockOptions, withCtgovMock } from './mocks/ctgov-mock.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/ct-fetch');
