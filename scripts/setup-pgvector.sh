@@ -230,6 +230,9 @@ build_from_source() {
   [[ -n "$srcdir" && -f "$srcdir/Makefile" ]] || die "pgvector source was not unpacked in $WORK/src"
   log "building $srcdir"
   # OPTFLAGS="": the default -march=native yields a .so that may not load on another CPU.
+  # Run from our Makefile (`make test`), the outer make's flags (--no-builtin-rules, -j, ...) arrive in
+  # MAKEFLAGS and would reach pgvector's build, which needs the built-in %.o: %.c rule: drop them.
+  unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES GNUMAKEFLAGS
   run "make pgvector" make -C "$srcdir" -j"$(nproc 2>/dev/null || echo 2)" OPTFLAGS="" PG_CONFIG="$pg_config"
   run "make install pgvector" make -C "$srcdir" OPTFLAGS="" PG_CONFIG="$pg_config" install
 }
