@@ -48,6 +48,12 @@ demo: build
 # The pipeline. Every step writes its checkpoint atomically (FILE.partial until it is complete), so after any
 # failure `make load` re-runs only what is missing or out of date.
 CHECKPOINT_DIR ?= checkpoints
+ifeq ($(words $(CHECKPOINT_DIR)),0)
+$(error CHECKPOINT_DIR is empty: name a folder, e.g. CHECKPOINT_DIR=checkpoints)
+endif
+ifneq ($(words $(CHECKPOINT_DIR)),1)
+$(error CHECKPOINT_DIR='$(CHECKPOINT_DIR)': make cannot use a folder name with spaces; choose one without, or a symlink to it)
+endif
 CK := $(CHECKPOINT_DIR)
 FORMAT ?= ndjson
 EXT := $(if $(filter arrow,$(FORMAT)),arrow,ndjson)
@@ -57,6 +63,9 @@ QUERY ?=
 CONDITION ?=
 STATUS ?=
 CT_API_URL ?=
+# What CT_API_URL serves, when its address changes from run to run (the demo's mock on a random port): the
+# fetch parameters record this instead of the URL, so a new port alone re-fetches nothing.
+CT_API_SOURCE ?=
 DATABASE_URL ?=
 TABLE ?= clinical_trials
 PGLITE_DIR ?= data/pglite
@@ -68,20 +77,32 @@ NO_EMBEDDINGS ?=
 SKIP_EXISTING ?=
 INDEX ?= hnsw
 KEEP ?= 3
+# Set by `make update` for its own run (studies updated on or after this date).
+UPDATED_SINCE ?=
 # Extra flags passed as they are, e.g. FETCH_FLAGS='--rate 2' EMBED_FLAGS='--concurrency 8'
 FETCH_FLAGS ?=
 PREPARE_FLAGS ?=
 EMBED_FLAGS ?=
 LOAD_FLAGS ?=
 
-q = '$(subst ','\'',$(1))'
-DB_ARGS := $(if $(DATABASE_URL),--database-url $(call q,$(DATABASE_URL)),--pglite-dir $(call q,$(PGLITE_DIR))) --table $(call q,$(TABLE))
-# The database's identity without its password, for the parameter files.
-DB_ID := $(if $(DATABASE_URL),$(shell printf '%s' $(call q,$(DATABASE_URL)) | sha256sum | cut -c1-16),pglite:$(PGLITE_DIR))/$(TABLE)
+# Connection settings reach the tools through the environment only (DATABASE_URL, or the PG* variables),
+# never on a command line: no echoed recipe, no process list and no parameter file holds a password.
+ifneq ($(DATABASE_URL),)
+export DATABASE_URL
+endif
 
-FETCH_ARGS := $(if $(CT_API_URL),--base-url $(call q,$(CT_API_URL))) $(if $(QUERY),--query $(call q,$(QUERY))) \
+q = '$(subst ','\'',$(1))'
+DB_ARGS := $(if $(DATABASE_URL),,--pglite-dir $(call q,$(PGLITE_DIR))) --table $(call q,$(TABLE))
+# The database's identity without its password (host, port, database, user, table), for the parameter files
+# and the update cursor: a password change re-runs nothing.
+db_id = $$(node scripts/make-helper.mjs db-id $(call q,$(PGLITE_DIR)) $(call q,$(TABLE)))
+
+BASE_URL_ARG = $(if $(CT_API_URL),--base-url $(call q,$(CT_API_URL)))
+FILTER_ARGS := $(if $(QUERY),--query $(call q,$(QUERY))) \
   $(if $(CONDITION),--condition $(call q,$(CONDITION))) $(if $(STATUS),--status $(call q,$(STATUS))) \
-  $(if $(START_YEAR),--start-year $(START_YEAR)) $(if $(NUM_RECORDS),--num-records $(NUM_RECORDS)) $(FETCH_FLAGS)
+  $(if $(START_YEAR),--start-year $(START_YEAR)) $(if $(NUM_RECORDS),--num-records $(NUM_RECORDS)) \
+  $(if $(UPDATED_SINCE),--updated-since $(call q,$(UPDATED_SINCE))) $(FETCH_FLAGS)
+FETCH_ARGS := $(BASE_URL_ARG) $(FILTER_ARGS)
 PREPARE_ARGS := $(if $(START_YEAR),--start-year $(START_YEAR)) $(if $(SKIP_EXISTING),--skip-existing $(DB_ARGS)) $(PREPARE_FLAGS)
 EMBED_ARGS := $(if $(EMBED_PROVIDER),--provider $(EMBED_PROVIDER)) $(if $(EMBED_MODEL),--model $(call q,$(EMBED_MODEL))) \
   $(if $(DIMENSIONS),--dimensions $(DIMENSIONS)) $(EMBED_FLAGS)
@@ -94,14 +115,33 @@ LOAD := $(CK)/load.done
 LOAD_INPUT := $(if $(NO_EMBEDDINGS),$(PREPARE),$(EMBED))
 
 # What shapes each step, recorded in a file that changes only when the parameters change: changing a variable
-# re-runs that step and those after it.
-PARAMS_fetch := $(FETCH_ARGS) --format $(FORMAT)
-PARAMS_prepare := $(PREPARE_ARGS) $(if $(SKIP_EXISTING),db=$(DB_ID)) --format $(FORMAT)
+# re-runs that step and those after it. Written by a recipe (so `make -n` writes nothing), never with a secret.
+PARAMS_fetch := $(if $(CT_API_SOURCE),--source $(call q,$(CT_API_SOURCE)),$(BASE_URL_ARG)) $(FILTER_ARGS) --format $(FORMAT)
+PARAMS_prepare := $(PREPARE_ARGS) --format $(FORMAT)
 PARAMS_embed := $(EMBED_ARGS) --format $(FORMAT)
-PARAMS_load := $(if $(DATABASE_URL),$(subst $(call q,$(DATABASE_URL)),'<url>',$(LOAD_ARGS)),$(LOAD_ARGS)) db=$(DB_ID)
+PARAMS_load := $(LOAD_ARGS)
+NEEDS_DB_prepare := $(SKIP_EXISTING)
+NEEDS_DB_load := 1
+
+# The checkpoint folder: a folder the pipeline creates (or finds empty) gets the marker file .ct-pipeline;
+# the destructive targets touch only a folder that has it.
+MARKER := $(CK)/.ct-pipeline
+ensure_ck = if [ ! -d $(call q,$(CK)) ] || [ -z "$$(ls -A $(call q,$(CK)) | grep -vx .gitkeep)" ]; then \
+  mkdir -p $(call q,$(CK)) && echo 'made by the ct-pipeline Makefile: make clean may empty this folder' > $(call q,$(MARKER)); fi
+
+# One writer per checkpoint folder: flock(1) on $(CK)/.lock, held on fd 9 by the recipe's shell and everything
+# it starts (the kernel releases it when the last of them exits, however it dies); the holder's name and pid
+# are written into the file for the message. A second writer is refused at once.
+LOCK := $(CK)/.lock
+lock = $(ensure_ck); exec 9>>$(call q,$(LOCK)); if ! flock -n 9; then holder=$$(cat $(call q,$(LOCK)) 2>/dev/null || true); \
+  echo "make $(1): $(CK) is in use by $${holder:-another make}; try again when it has finished" >&2; exit 1; fi; \
+  printf 'make %s, pid %s\n' $(1) $$$$ > $(call q,$(LOCK))
+# `make -n`: the sub-make only prints (a recipe that names $(MAKE) runs even under -n, so nothing else may run).
+DRY_RUN := $(findstring n,$(filter-out -%,$(firstword $(MAKEFLAGS))))
 
 $(CK)/.params/%: FORCE
-	$(shell mkdir -p $(CK)/.params)$(file >$@.new,$(PARAMS_$*))
+	@$(ensure_ck); mkdir -p $(call q,$(CK)/.params); $(if $(NEEDS_DB_$*),db=$(db_id);) \
+	{ printf '%s\n' $(call q,$(PARAMS_$*)); $(if $(NEEDS_DB_$*),printf 'db=%s\n' "$$db";) } > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
 # Move a finished checkpoint that is about to be replaced to $(CK)/archive/<step>.<UTC time>.<ext>.
@@ -111,18 +151,29 @@ archive = if [ -f $@ ]; then mkdir -p $(CK)/archive; ts=$$(date -u +%Y%m%dT%H%M%
 ## all (default) = load
 all: load
 ## fetch: studies from the ClinicalTrials.gov API → checkpoints/fetch.ndjson (resumes an interrupted fetch)
-fetch: $(FETCH)
 ## prepare: clean, flat records → checkpoints/prepare.ndjson
-prepare: $(PREPARE)
 ## embed: records with vectors → checkpoints/embed.ndjson (texts already embedded come from the cache)
-embed: $(EMBED)
+ifneq ($(DRY_RUN),)
+fetch prepare embed: ; @$(MAKE) $(CK)/$@.$(EXT)
+load: ; @$(MAKE) $(LOAD)
+else
+fetch prepare embed: | $(BUILD_STAMP)
+	@$(call lock,$@); $(MAKE) $(CK)/$@.$(EXT)
+
 ## load: upsert into DATABASE_URL (else PGlite in PGLITE_DIR), build the index → checkpoints/load.done
-load: $(LOAD)
+load: | $(BUILD_STAMP)
+	@$(call lock,load); stamp() { stat -c '%i %y' $(LOAD) 2>/dev/null || true; }; before=$$(stamp); \
+	$(MAKE) $(LOAD); $(record_cursor); \
+	if [ "$$before" = "$$(stamp)" ]; then \
+	  echo "make load: up to date: $(TABLE) holds the $$(node scripts/make-helper.mjs count $(LOAD_INPUT).meta.json) records of $(LOAD_INPUT) (loaded $$(date -u -r $(LOAD) +%Y-%m-%dT%H:%M:%SZ)); nothing to do" >&2; fi
+endif
 
 $(FETCH): $(CK)/.params/fetch | $(BUILD_STAMP)
 	@$(call archive,fetch)
-	@# a partial fetch made with other parameters cannot be resumed: start again
-	@if [ -f $@.partial ] && [ $@.partial -ot $(CK)/.params/fetch ]; then rm -f $@.partial $@.partial.meta.json; fi
+	@# a partial fetch made with other parameters cannot be resumed (nor the run that resumed it): start again
+	@for f in $@.partial $@.resume-src; do if [ -f $$f ] && [ $$f -ot $(CK)/.params/fetch ]; then rm -f $$f $$f.meta.json; fi; done
+	@# the day a fresh fetch started bounds the update cursor (a study updated meanwhile is dated that day or later)
+	@if [ ! -f $@.partial ] && [ ! -f $@.resume-src ]; then date -u +%Y-%m-%d > $(CK)/.fetch-started; fi
 	bin/ct-fetch $(FETCH_ARGS) --format $(FORMAT) --tee $@ --resume > /dev/null
 
 $(PREPARE): $(FETCH) $(CK)/.params/prepare | $(BUILD_STAMP)
@@ -138,34 +189,73 @@ $(LOAD): $(LOAD_INPUT) $(CK)/.params/load | $(BUILD_STAMP)
 	@printf '{"tool":"make","step":"load","status":"complete","input":"%s","table":"%s","finished_at":"%s"}\n' \
 	  $(call q,$<) $(call q,$(TABLE)) "$$(date -u +%Y-%m-%dT%H:%M:%SZ)" > $@.tmp && mv $@.tmp $@
 
-## update: fetch only what changed since the newest last_update_posted in the table, embed and upsert it
+# The update cursor: the date `make update` fetches from, kept in $(CURSOR) with the database's identity.
+# It moves only after a complete load, to the newest last_update_posted of the studies that load fetched
+# (never past the day before that fetch started, never backwards): never from rows in the table.
 UPDATE_DIR := $(CK)/update
+UPDATE_RUN := $(UPDATE_DIR)/run
+CURSOR := $(UPDATE_DIR)/cursor
+# $(1) = the checkpoint folder whose complete load is being recorded, $(2) = that run's since-date
+record_cursor = mkdir -p $(call q,$(UPDATE_DIR)); cursor=$$(node scripts/make-helper.mjs cursor-record $(call q,$(CURSOR)) \
+  $(call q,$(or $(1),$(CK))/fetch.$(EXT)) $(call q,$(or $(1),$(CK))/.fetch-started) $(call q,$(PGLITE_DIR)) $(call q,$(TABLE)) \
+  "$(2)" $(NUM_RECORDS)); if [ -n "$$cursor" ]; then echo "make: update cursor now $$cursor (in $(CURSOR)): make update fetches the studies updated since then" >&2; fi
+
+## update: fetch only what changed since the update cursor, with every filter; prepare, embed, upsert it.
+##         It runs through complete files in checkpoints/update/run; a killed or failed update is finished first.
+ifneq ($(DRY_RUN),)
+update: ; @$(MAKE) $(UPDATE_RUN)/load.done CHECKPOINT_DIR=$(UPDATE_RUN) UPDATED_SINCE=YYYY-MM-DD EMBED_CACHE=$(call q,$(EMBED_CACHE))
+else
 update: | $(BUILD_STAMP)
-	@since=$$(bin/ct-load --newest last_update_posted $(DB_ARGS)); \
-	if [ -z "$$since" ]; then echo "make update: the table is empty or missing; run make load first" >&2; exit 1; fi; \
-	mkdir -p $(UPDATE_DIR); ts=$$(date -u +%Y%m%dT%H%M%SZ); \
-	echo "make update: studies updated since $$since" >&2; \
-	bin/ct-fetch $(filter-out --start-year $(START_YEAR),$(FETCH_ARGS)) --updated-since $$since --tee $(UPDATE_DIR)/fetch.$$ts.ndjson \
-	| bin/ct-prepare $(PREPARE_FLAGS) --tee $(UPDATE_DIR)/prepare.$$ts.ndjson \
-	$(if $(NO_EMBEDDINGS),,| bin/ct-embed --cache $(call q,$(EMBED_CACHE)) $(EMBED_ARGS) --tee $(UPDATE_DIR)/embed.$$ts.ndjson) \
-	| bin/ct-load $(filter-out --create-table,$(LOAD_ARGS))
+	@$(call lock,update); mkdir -p $(call q,$(UPDATE_DIR)); \
+	for pass in 1 2; do \
+	  if [ -f $(UPDATE_RUN)/since ]; then since=$$(cat $(UPDATE_RUN)/since); resumed=1; \
+	    echo "make update: finishing the interrupted update (studies updated since $$since) first" >&2; \
+	  else resumed=; since=$$(node scripts/make-helper.mjs cursor-read $(call q,$(CURSOR)) $(call q,$(PGLITE_DIR)) $(call q,$(TABLE))); \
+	    if [ -z "$$since" ]; then since=$$(bin/ct-load --newest last_update_posted $(DB_ARGS)); \
+	      if [ -z "$$since" ]; then echo "make update: no update cursor in $(CURSOR), and $(TABLE) is empty or missing: run make load first" >&2; exit 1; fi; \
+	      echo "make update: no update cursor in $(CURSOR) for this database: starting from the newest last_update_posted in $(TABLE)" >&2; fi; \
+	    rm -rf $(UPDATE_RUN); mkdir -p $(UPDATE_RUN); printf '%s\n' "$$since" > $(UPDATE_RUN)/since.tmp; mv $(UPDATE_RUN)/since.tmp $(UPDATE_RUN)/since; \
+	    echo "make update: studies updated since $$since" >&2; fi; \
+	  $(MAKE) $(UPDATE_RUN)/load.done CHECKPOINT_DIR=$(UPDATE_RUN) UPDATED_SINCE="$$since" EMBED_CACHE=$(call q,$(EMBED_CACHE)); \
+	  $(call record_cursor,$(UPDATE_RUN),$$since); \
+	  rm -rf $(UPDATE_DIR)/last; mv $(UPDATE_RUN) $(UPDATE_DIR)/last; \
+	  [ -n "$$resumed" ] || break; \
+	done
+endif
 
 ## checkpoints: a table of every checkpoint (step, finished, records, size, parameters, partial or complete)
 checkpoints: | $(BUILD_STAMP)
 	@node scripts/checkpoints.mjs list $(call q,$(CK))
 
+# The destructive targets touch only a checkpoint folder the pipeline made (it has the marker): never, say,
+# CHECKPOINT_DIR=. (the repository) or a folder of your own.
+guard_ck = if [ ! -e $(call q,$(CK)) ] || [ -z "$$(ls -A $(call q,$(CK)) | grep -vx .gitkeep)" ]; then \
+    echo "make $(1): $(CK) holds no checkpoints; nothing to do" >&2; exit 0; fi; \
+  if [ ! -f $(call q,$(MARKER)) ] || [ "$$(realpath -- $(call q,$(CK)))" = "$$(realpath -- .)" ]; then \
+    echo "make $(1): refusing: $(CK) was not made by the pipeline (no $(MARKER)); remove what you want from it by hand" >&2; exit 1; fi
+
 ## clean-checkpoints: keep only the newest KEEP (default 3) archived checkpoints per step
 clean-checkpoints:
-	@node scripts/checkpoints.mjs prune $(call q,$(CK)) $(KEEP)
+	@$(call guard_ck,$@); $(call lock,$@); node scripts/checkpoints.mjs prune $(call q,$(CK)) $(call q,$(KEEP))
 
 ## clean: remove checkpoints and archives (never the embedding cache: that is clean-cache)
 clean:
-	@find $(call q,$(CK)) -mindepth 1 -maxdepth 1 ! -name .gitkeep ! -name $(notdir $(EMBED_CACHE)) -exec rm -rf {} +
-	@echo "removed checkpoints in $(CK) (kept the embedding cache $(EMBED_CACHE))"
+	@$(call guard_ck,$@); $(call lock,$@); shopt -s dotglob nullglob; \
+	cache=$(if $(EMBED_CACHE),$$(realpath -m -- $(call q,$(EMBED_CACHE))),); \
+	for f in $(call q,$(CK))/*; do \
+	  case "$${f##*/}" in .gitkeep|.ct-pipeline|.lock) continue;; esac; \
+	  if [ -n "$$cache" ]; then case "$$cache/" in "$$(realpath -m -- "$$f")/"*) continue;; esac; fi; \
+	  rm -rf -- "$$f"; \
+	done; \
+	echo "removed checkpoints in $(CK)$(if $(EMBED_CACHE), (kept the embedding cache $(EMBED_CACHE)))"
 
 ## clean-cache: remove the embedding cache (texts will be paid for again)
 clean-cache:
-	rm -rf $(call q,$(EMBED_CACHE))
+	@$(if $(EMBED_CACHE),,echo "make clean-cache: EMBED_CACHE is empty: nothing to remove" >&2; exit 0;) \
+	c=$(call q,$(EMBED_CACHE)); if [ ! -e "$$c" ]; then echo "make clean-cache: no cache at $$c" >&2; exit 0; fi; \
+	for d in "$$c"/* "$$c"/.[!.]*; do [ -e "$$d" ] || continue; if [ ! -f "$$d/namespace.json" ]; then \
+	  echo "make clean-cache: refusing: $$c is not only an embedding cache ($$d is not one of its namespaces)" >&2; exit 1; fi; done; \
+	rm -rf -- "$$c"; echo "removed the embedding cache $$c"
 
 ## help: this list
 help:
