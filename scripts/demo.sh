@@ -15,10 +15,12 @@ for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
 [ -s "$port_file" ] || { echo "demo: the mock API did not start" >&2; exit 1; }
 api="http://127.0.0.1:$(cat "$port_file")/api/v2"
 echo "demo: mock ClinicalTrials.gov API at $api (the bundled sample of $(wc -l < test/fixtures/studies.ndjson) studies)" >&2
+# CT_API_SOURCE names the data without the mock's random port, so a second demo re-runs no step.
 env -u DATABASE_URL -u PGHOST -u PGDATABASE make load CHECKPOINT_DIR="$DEMO_DIR" CT_API_URL="$api" START_YEAR= \
-  EMBED_PROVIDER=hash DATABASE_URL= PGLITE_DIR="$PGLITE_DIR" FETCH_FLAGS='--rate 20'
+  CT_API_SOURCE="mock:test/fixtures/studies.ndjson" EMBED_PROVIDER=hash DATABASE_URL= PGLITE_DIR="$PGLITE_DIR" FETCH_FLAGS='--rate 20'
 echo >&2
 for q in "EGFR mutation non-small cell lung cancer" "lumbar disc herniation surgery"; do
   env -u DATABASE_URL -u PGHOST -u PGDATABASE bin/ct-search "$q" --pglite-dir "$PGLITE_DIR" --limit 5 --format table
 done
 echo "demo: checkpoints in $DEMO_DIR (make checkpoints CHECKPOINT_DIR=$DEMO_DIR), table in PGlite at $PGLITE_DIR" >&2
+echo "demo: search it yourself: bin/ct-search \"asthma in children\" --pglite-dir $PGLITE_DIR" >&2
