@@ -29,6 +29,12 @@ runTool(TOOL, async () => {
     .option('max-retries', { type: 'number', default: 5, describe: 'retries of a batch after a transient database error', requiresArg: true })
     .option('index', { choices: ['hnsw'] as const, describe: 'after the load, build an HNSW cosine index' })
     .option('maintenance-work-mem', { type: 'string', describe: 'for the index build, e.g. 512MB (default: fits the table)', requiresArg: true })
+    .option('version-field', {
+      type: 'string',
+      describe: 'newer wins by COLUMN (default: last_update_posted, if present)',
+      requiresArg: true,
+    })
+    .option('allow-older', { type: 'boolean', default: false, describe: 'write records older than their row too (switches newer-wins off)' })
     .option('rejects', { type: 'string', describe: 'write bad records to FILE (NDJSON) and go on', requiresArg: true })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress and no summary on stderr' })
     .option('newest', { type: 'string', describe: 'load nothing: print the largest value of COLUMN in the table (empty if none) and exit', requiresArg: true })
@@ -40,6 +46,7 @@ runTool(TOOL, async () => {
     input: string; databaseUrl?: string; pgliteDir: string; table: string; createTable: boolean; dropTable: boolean;
     idField: string; embeddings: boolean; dimensions?: number; batchSize: number; maxRetries: number;
     index?: 'hnsw'; maintenanceWorkMem?: string; rejects?: string; quiet: boolean; newest?: string;
+    versionField?: string; allowOlder: boolean;
   };
   if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new UsageError(`--batch-size must be a whole number ≥ 1, got ${a.batchSize}`);
   if (!(Number.isInteger(a.maxRetries) && a.maxRetries >= 0)) throw new UsageError(`--max-retries must be a whole number ≥ 0, got ${a.maxRetries}`);
@@ -50,6 +57,7 @@ runTool(TOOL, async () => {
     throw new UsageError(`--maintenance-work-mem must look like 512MB or 1GB, got ${a.maintenanceWorkMem}`);
   }
   if (!a.idField) throw new UsageError('--id-field must not be empty');
+  if (a.versionField === '') throw new UsageError('--version-field must not be empty (--allow-older switches newer-wins off)');
   const table = tableOption(a.table);
   const target = chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL });
   if (a.newest !== undefined) {
@@ -76,7 +84,8 @@ runTool(TOOL, async () => {
         {
           target, table, idField: a.idField, createTable: a.createTable || a.dropTable, dropTable: a.dropTable,
           noEmbeddings: !a.embeddings, dimensions: a.dimensions, batchSize: a.batchSize, maxRetries: a.maxRetries,
-          index: a.index, maintenanceWorkMem: a.maintenanceWorkMem, applicationName: TOOL,
+          index: a.index, maintenanceWorkMem: a.maintenanceWorkMem, versionField: a.versionField, allowOlder: a.allowOlder,
+          applicationName: TOOL,
           reject: (item, reason) => rejects.reject(item, reason),
           log: (m) => {
             progress.stop();
@@ -90,6 +99,7 @@ runTool(TOOL, async () => {
       const secs = progress.seconds;
       const parts = [
         `${stats.read} in`, `${stats.inserted} inserted`, `${stats.updated} updated`, `${stats.unchanged} unchanged`,
+        ...(stats.older ? [`${stats.older} older than the table, kept`] : []),
         `${stats.rejected} rejected`, `${stats.retried} retried`, `${stats.batches} batches`,
       ];
       if (stats.duplicates) parts.push(`${stats.duplicates} repeated ids (the later record loaded)`);

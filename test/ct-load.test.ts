@@ -186,6 +186,57 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.deepEqual(rewritten, [recs[3].nct_id, recs[7].nct_id, recs[11].nct_id].sort());
   });
 
+  test('newer wins: an older record never replaces a row (counted, kept); --allow-older forces it', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records();
+    assert.equal((await load(['--table', t, '--create-table'], recs)).code, 0);
+    const id = recs[2].nct_id;
+    const version = (r: Rec, status: string, date: string): Rec => ({ ...r, status, last_update_posted: date });
+    const row = async () =>
+      (await getBackend().query<{ s: string; d: string }>(`SELECT status AS s, last_update_posted AS d FROM ${q(t)} WHERE nct_id = $1`, [id]))[0];
+    const newer = await load(['--table', t], [version(recs[2], 'COMPLETED', '2099-06-01')]);
+    assert.equal(newer.code, 0, newer.stderr);
+    assert.match(summaryOf(newer), /1 in, 0 inserted, 1 updated, 0 unchanged, 0 rejected/);
+    const before = await xmins(t);
+    // An older version (and one without a date) next to an unchanged record: kept, counted, not rewritten.
+    const older = await load(['--table', t], [version(recs[2], 'RECRUITING', '2019-01-01'), recs[3], { ...version(recs[2], 'WITHDRAWN', ''), last_update_posted: null }]);
+    assert.equal(older.code, 0, older.stderr);
+    assert.match(summaryOf(older), /3 in, 0 inserted, 0 updated, 1 unchanged, 1 older than the table, kept, 0 rejected/);
+    assert.match(summaryOf(older), /1 repeated ids/);
+    assert.deepEqual(await row(), { s: 'COMPLETED', d: '2099-06-01' });
+    assert.deepEqual(await xmins(t), before, 'an older record must not rewrite its row');
+    // The same version with other content updates (e.g. a newer ct-prepare changed a field).
+    const same = await load(['--table', t], [version(recs[2], 'TERMINATED', '2099-06-01')]);
+    assert.match(summaryOf(same), /0 inserted, 1 updated, 0 unchanged, 0 rejected/);
+    const forced = await load(['--table', t, '--allow-older'], [version(recs[2], 'RECRUITING', '2019-01-01')]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(summaryOf(forced), /0 inserted, 1 updated, 0 unchanged, 0 rejected/);
+    assert.deepEqual(await row(), { s: 'RECRUITING', d: '2019-01-01' });
+  });
+
+  test('a record without a vector but with the same content_hash keeps the row\'s vector and model', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records();
+    assert.equal((await load(['--table', t, '--create-table'], recs)).code, 0);
+    const before = await xmins(t);
+    // What `ct-embed --text-field nope` produced: every record without a vector, text unchanged.
+    const noVectors = recs.map((r) => ({ ...r, embedding: null, embedding_model: null }));
+    const r = await load(['--table', t], noVectors);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(summaryOf(r), /40 in, 0 inserted, 0 updated, 40 unchanged/);
+    assert.deepEqual(await xmins(t), before);
+    const counts = async () =>
+      (await getBackend().query<{ v: number; m: number }>(`SELECT count(embedding)::int AS v, count(embedding_model)::int AS m FROM ${q(t)}`))[0];
+    assert.deepEqual(await counts(), { v: 40, m: 40 });
+    // Other content (a new text) with no vector: the old vector no longer describes it, so it goes.
+    const edited = [{ ...noVectors[4], content_hash: 'f'.repeat(64), status: 'WITHDRAWN' }];
+    const e = await load(['--table', t], edited);
+    assert.match(summaryOf(e), /1 in, 0 inserted, 1 updated/);
+    assert.deepEqual(await counts(), { v: 39, m: 39 });
+  });
+
   test('--no-embeddings: no vector column when creating; existing vectors untouched when loading', async () => {
     const t = table();
     dropAfter.push(t);
@@ -315,7 +366,7 @@ describe('ct-load against PostgreSQL', () => {
   test('a missing table is a clear error without --create-table', async () => {
     const r = await run('ct-load', ['--table', `${base}_missing`], ndjson(records()), backend.db);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in postgres://postgres@127.0.0.1:5432/test \\(use --create-table\\)`));
+    assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in ${DATABASE_URL.replace(/[.?*+^$()[\]{}|\\]/g, '\\$&')} \\(use --create-table\\)`));
   });
 
   test('Arrow input (vectors read as float32 views) loads the same table as NDJSON; rejects show vectors as arrays', async () => {
@@ -380,6 +431,15 @@ describe('ct-load against PostgreSQL', () => {
       );
       const again = await run('ct-load', ['--table', t, '--id-field', 'doi'], ndjson(papers), backend.db);
       assert.match(summaryOf(again), /30 in, 0 inserted, 0 updated, 30 unchanged/);
+      // No version column by default for other datasets; --version-field names one (an integer here).
+      const edits = [{ ...papers[3], year: 1990, title: 'older' }, { ...papers[4], year: 2090, title: 'newer' }];
+      const versioned = await run('ct-load', ['--table', t, '--id-field', 'doi', '--version-field', 'year'], ndjson(edits), backend.db);
+      assert.match(summaryOf(versioned), /2 in, 0 inserted, 1 updated, 0 unchanged, 1 older than the table, kept,/);
+      const plain = await run('ct-load', ['--table', t, '--id-field', 'doi'], ndjson(edits), backend.db);
+      assert.match(summaryOf(plain), /2 in, 0 inserted, 1 updated, 1 unchanged,/);
+      const unknown = await run('ct-load', ['--table', t, '--id-field', 'doi', '--version-field', 'nope'], ndjson(edits), backend.db);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /ct-load: --version-field nope: "\S+" has no such column/);
     } finally {
       await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
     }

@@ -37,6 +37,10 @@ export interface LoadOptions {
   maxRetries: number;
   index?: 'hnsw';
   maintenanceWorkMem?: string;
+  /** Newer wins by this column; undefined: `last_update_posted` when the table and the records have it. */
+  versionField?: string;
+  /** Write older records too (no newer-wins check). */
+  allowOlder?: boolean;
   applicationName: string;
   /** Called for a bad record; throws to stop the run (no --rejects) or records it. */
   reject: (item: InputItem, reason: string) => void;
@@ -57,13 +61,15 @@ export interface LoadStats {
   inserted: number;
   updated: number;
   unchanged: number;
+  /** Records older than their row in the table (newer wins): not written. */
+  older: number;
   retried: number;
   batches: number;
   index?: IndexResult;
 }
 
 export const newLoadStats = (): LoadStats => ({
-  read: 0, rejected: 0, duplicates: 0, inserted: 0, updated: 0, unchanged: 0, retried: 0, batches: 0,
+  read: 0, rejected: 0, duplicates: 0, inserted: 0, updated: 0, unchanged: 0, older: 0, retried: 0, batches: 0,
 });
 
 const YIELD_EVERY = 32;
@@ -154,6 +160,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
           stats.inserted += r.inserted;
           stats.updated += r.updated;
           stats.unchanged += r.unchanged;
+          stats.older += r.older;
           stats.batches++;
           b.arena.release();
           opts.onBatch?.(stats);
@@ -263,6 +270,20 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
   }
 }
 
+/** Newer wins: the version column (explicit, or `last_update_posted` when the table has it and it is loaded). */
+function versionColumn(opts: LoadOptions, columns: TableColumn[], loaded: string[]): MergePlan['version'] {
+  const name = opts.versionField ?? DEFAULT_VERSION_FIELD;
+  const col = columns.find((c) => c.name === name);
+  if (opts.versionField === undefined && (!col || !loaded.includes(name))) return undefined;
+  if (!col) throw new RuntimeError(`--version-field ${name}: ${opts.table.sql} has no such column`);
+  if (!loaded.includes(name)) throw new RuntimeError(`--version-field ${name}: the records have no field "${name}"`);
+  if (name === opts.idField) throw new RuntimeError(`--version-field ${name} is the id field`);
+  return { column: name, collate: col.type === 'text' };
+}
+
+/** The version column of prepared clinical-trial records. */
+export const DEFAULT_VERSION_FIELD = 'last_update_posted';
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 
@@ -347,12 +368,19 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     if (rows.length > 1) throw new RuntimeError(`${opts.table.sql} already holds several embedding models (${rows.map((r) => r.m).join(', ')}); refusing to add more`);
     tableModel = rows[0]?.m;
   }
+  const loadedNames = loaded.map((c) => c.name);
   const plan: MergePlan = {
     table: opts.table,
-    columns: loaded.map((c) => c.name),
+    columns: loadedNames,
     idField: opts.idField,
     touchLoadedAt: columns.some((c) => c.name === 'loaded_at'),
+    version: opts.allowOlder ? undefined : versionColumn(opts, columns, loadedNames),
   };
+  const vectors = loaded.filter((c) => c.type === 'vector').map((c) => c.name);
+  if (vectors.length && loadedNames.includes('content_hash')) {
+    const model = loadedNames.includes('embedding_model') && vectorColumn && vectors.includes(vectorColumn) ? 'embedding_model' : undefined;
+    plan.keepVectors = { hash: 'content_hash', vectors, model: model && { column: model, vector: vectorColumn! } };
+  }
   const dims = encCols.find((c) => c.name === vectorColumn)?.dims ?? columns.find((c) => c.name === vectorColumn)?.dims;
   return { plan, encoder: new RowEncoder(encCols), vectorColumn, dims, tableModel };
 }

@@ -4,6 +4,13 @@
  * staging table and merged with `INSERT … ON CONFLICT DO UPDATE … WHERE (cols) IS DISTINCT FROM
  * (EXCLUDED cols)`, so an unchanged row is not rewritten (no dead tuple, little WAL). The comparison
  * covers every loaded column (content_hash only covers the embedded text: a status change must update).
+ *
+ * Two rules guard the rows already there:
+ * - **Newer wins** (`version`): a record whose version column (for trials `last_update_posted`) is older
+ *   than the row's, or missing while the row has one, never replaces it; it is counted as `older`. An equal
+ *   version with other content does update (a newer ct-prepare, or a load setting, changed the fields).
+ * - **A vector is never replaced by null for the same text** (`keepVectors`): when the record has no vector
+ *   but its content_hash equals the row's, the row keeps its vector and its embedding_model.
  */
 import type { Db } from './connection.js';
 import { quoteIdent, type TableName } from './schema.js';
@@ -17,6 +24,10 @@ export interface MergePlan {
   idField: string;
   /** Set `loaded_at = now()` on update (when the table has that column). */
   touchLoadedAt: boolean;
+  /** Newer wins: the loaded column that orders versions; `collate` for text columns (byte order). */
+  version?: { column: string; collate?: boolean };
+  /** Keep the row's vectors (and model) when the record has none and the same content hash. */
+  keepVectors?: { hash: string; vectors: string[]; model?: { column: string; vector: string } };
 }
 
 export interface BatchRows {
@@ -30,6 +41,8 @@ export interface BatchResult {
   inserted: number;
   updated: number;
   unchanged: number;
+  /** Records older than the row in the table: not written. */
+  older: number;
 }
 
 const list = (cols: string[], prefix = '') => cols.map((c) => prefix + quoteIdent(c)).join(', ');
@@ -39,24 +52,62 @@ export function stageSql(plan: MergePlan): string {
   return `CREATE TEMP TABLE IF NOT EXISTS ${STAGE} ON COMMIT DELETE ROWS AS SELECT ${list(plan.columns)} FROM ${plan.table.sql} WITH NO DATA`;
 }
 
-/** The guarded upsert; returns one row: how many were inserted and updated. */
+/** The value a column gets from record `x` (EXCLUDED or a staging alias) over row `t`. */
+function incoming(plan: MergePlan, c: string, x: string): string {
+  const col = (a: string, name = c) => `${a}.${quoteIdent(name)}`;
+  const k = plan.keepVectors;
+  if (k) {
+    const sameText = `${col(x, k.hash)} IS NOT DISTINCT FROM ${col('t', k.hash)}`;
+    if (k.vectors.includes(c)) return `CASE WHEN ${col(x)} IS NULL AND ${sameText} THEN ${col('t')} ELSE ${col(x)} END`;
+    if (c === k.model?.column) {
+      return `CASE WHEN ${col(x, k.model.vector)} IS NULL AND ${sameText} THEN ${col('t')} ELSE ${col(x)} END`;
+    }
+  }
+  return col(x);
+}
+
+/** True when record `x` would change row `t`. */
+function differs(plan: MergePlan, rest: string[], x: string): string {
+  return `ROW(${list(rest, 't.')}) IS DISTINCT FROM ROW(${rest.map((c) => incoming(plan, c, x)).join(', ')})`;
+}
+
+/** True when record `x` is older than row `t` (or has no version while the row has one). */
+function older(plan: MergePlan, x: string): string {
+  const v = plan.version!;
+  const c = quoteIdent(v.column);
+  const coll = v.collate ? ' COLLATE "C"' : '';
+  return `(t.${c} IS NOT NULL AND (${x}.${c} IS NULL OR ${x}.${c}${coll} < t.${c}${coll}))`;
+}
+
+/** The guarded upsert; returns one row: how many were inserted, updated, and kept as older. */
 export function mergeSql(plan: MergePlan): string {
   const cols = plan.columns;
   const rest = cols.filter((c) => c !== plan.idField);
   const id = quoteIdent(plan.idField);
   let conflict: string;
+  let olderCount = '0';
+  let withOlder = '';
   if (rest.length === 0) {
     conflict = 'DO NOTHING';
   } else {
-    const sets = rest.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`);
+    const sets = rest.map((c) => `${quoteIdent(c)} = ${incoming(plan, c, 'EXCLUDED')}`);
     if (plan.touchLoadedAt) sets.push(`${quoteIdent('loaded_at')} = now()`);
     // ROW(…): with a single column, plain parentheses would not make a row.
-    conflict = `DO UPDATE SET ${sets.join(', ')} WHERE ROW(${list(rest, 't.')}) IS DISTINCT FROM ROW(${list(rest, 'EXCLUDED.')})`;
+    let guard = differs(plan, rest, 'EXCLUDED');
+    if (plan.version) {
+      guard += ` AND NOT ${older(plan, 'EXCLUDED')}`;
+      // Same snapshot as the upsert: the rows it leaves alone because they are older, and would change.
+      withOlder =
+        `o AS (SELECT count(*)::int AS n FROM ${STAGE} s JOIN ${plan.table.sql} t ON t.${id} = s.${id} ` +
+        `WHERE ${older(plan, 's')} AND ${differs(plan, rest, 's')}), `;
+      olderCount = '(SELECT n FROM o)';
+    }
+    conflict = `DO UPDATE SET ${sets.join(', ')} WHERE ${guard}`;
   }
   return (
-    `WITH w AS (INSERT INTO ${plan.table.sql} AS t (${list(cols)}) SELECT ${list(cols)} FROM ${STAGE} ` +
+    `WITH ${withOlder}w AS (INSERT INTO ${plan.table.sql} AS t (${list(cols)}) SELECT ${list(cols)} FROM ${STAGE} ` +
     `ON CONFLICT (${id}) ${conflict} RETURNING (xmax = 0) AS inserted) ` +
-    `SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM w`
+    `SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated, ${olderCount} AS older FROM w`
   );
 }
 
@@ -78,9 +129,9 @@ export async function writeBatch(db: Db, plan: MergePlan, batch: BatchRows, dire
   batch.rows.forEach((row, i) => (direct && !existing.has(String(batch.ids[i])) ? fresh : known).push(row));
   const target = (t: string) => `${t} (${list(plan.columns)})`;
   if (fresh.length) await db.copyBinary(target(plan.table.sql), fresh);
-  if (known.length === 0) return { inserted: fresh.length, updated: 0, unchanged: 0 };
+  if (known.length === 0) return { inserted: fresh.length, updated: 0, unchanged: 0, older: 0 };
   await db.copyBinary(target(STAGE), known);
-  const { rows } = await db.query<{ inserted: number; updated: number }>(mergeSql(plan));
-  const { inserted, updated } = rows[0];
-  return { inserted: fresh.length + inserted, updated, unchanged: known.length - inserted - updated };
+  const { rows } = await db.query<{ inserted: number; updated: number; older: number }>(mergeSql(plan));
+  const { inserted, updated, older: kept } = rows[0];
+  return { inserted: fresh.length + inserted, updated, older: kept, unchanged: known.length - inserted - updated - kept };
 }
