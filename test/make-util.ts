@@ -53,8 +53,8 @@ export function killGroup(child: ChildProcess): boolean {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `cond` every 10 ms until it holds (true) or `ms` pass (false). */
-export async function waitFor(cond: () => boolean, ms = 60_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (cond()) return true;
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (await cond()) return true;
   return cond();
 }
 
