@@ -165,7 +165,7 @@ load: | $(BUILD_STAMP)
 	@$(call lock,load); stamp() { stat -c '%i %y' $(LOAD) 2>/dev/null || true; }; before=$$(stamp); \
 	$(MAKE) $(LOAD); $(record_cursor); \
 	if [ "$$before" = "$$(stamp)" ]; then \
-	  echo "make load: up to date: $(TABLE) holds the $$(node scripts/make-helper.mjs count $(LOAD_INPUT).meta.json) records of $(LOAD_INPUT) (loaded $$(date -u -r $(LOAD) +%Y-%m-%dT%H:%M:%SZ)); nothing to do" >&2; fi
+	  echo "make load: up to date: the $$(node scripts/make-helper.mjs count $(LOAD_INPUT).meta.json) records of $(LOAD_INPUT) are in $(TABLE) (loaded $$(date -u -r $(LOAD) +%Y-%m-%dT%H:%M:%SZ)); nothing to do" >&2; fi
 endif
 
 $(FETCH): $(CK)/.params/fetch | $(BUILD_STAMP)
@@ -220,7 +220,8 @@ update: | $(BUILD_STAMP)
 	  $(call record_cursor,$(UPDATE_RUN),$$since); \
 	  rm -rf $(UPDATE_DIR)/last; mv $(UPDATE_RUN) $(UPDATE_DIR)/last; \
 	  [ -n "$$resumed" ] || break; \
-	done
+	done; \
+	echo "make update: done; the next one fetches the studies updated since $$(node scripts/make-helper.mjs cursor-read $(call q,$(CURSOR)) $(call q,$(PGLITE_DIR)) $(call q,$(TABLE)))" >&2
 endif
 
 ## checkpoints: a table of every checkpoint (step, finished, records, size, parameters, partial or complete)

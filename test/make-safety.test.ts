@@ -147,7 +147,7 @@ describe('secrets: no password or API key on a command line, in a file under the
     const r = await runMake(['load', ...vars(ck, table, ['SKIP_EXISTING=1'])], env(urlWithPassword('another-Pw-99')));
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /bin\/ct-/, 'no step ran again');
-    assert.match(r.stderr, new RegExp(`make load: up to date: ${table} holds the 40 records of .*embed\\.ndjson`));
+    assert.match(r.stderr, new RegExp(`make load: up to date: the 40 records of .*embed\\.ndjson are in ${table}`));
   });
 
   test('the database identity ignores the password in every form pg accepts', async () => {

@@ -261,7 +261,7 @@ describe('the Makefile workflow', () => {
     assert.deepEqual(readdirSync(join(ck(), 'archive')), []);
   });
 
-  test('make update fetches only studies updated since the newest last_update_posted in the table', async () => {
+  test('make update fetches only studies updated since the cursor make load recorded (the newest last_update_posted it fetched)', async () => {
     const fetches = ctgov.requests.length;
     const newest = [...studies]
       .map((s: any) => s.protocolSection.statusModule.lastUpdatePostDateStruct?.date as string)
