@@ -123,10 +123,12 @@ PARAMS_load := $(LOAD_ARGS)
 NEEDS_DB_prepare := $(SKIP_EXISTING)
 NEEDS_DB_load := 1
 
-# The checkpoint folder: a folder the pipeline creates (or finds empty) gets the marker file .ct-pipeline;
-# the destructive targets touch only a folder that has it.
+# The checkpoint folder: a folder the pipeline creates (or finds empty, or holding only the pipeline's own
+# files, as an older version left it) gets the marker file .ct-pipeline; the destructive targets touch only a
+# folder that has it.
 MARKER := $(CK)/.ct-pipeline
-ensure_ck = if [ ! -d $(call q,$(CK)) ] || [ -z "$$(ls -A $(call q,$(CK)) | grep -vx .gitkeep)" ]; then \
+OWN_FILES := \.gitkeep|\.lock|\.params|\.fetch-started|archive|update|embed-cache|load\.done(\.tmp)?|(fetch|prepare|embed)\.(ndjson|arrow)(\.partial|\.resume-src)?(\.meta\.json)?
+ensure_ck = if [ ! -f $(call q,$(MARKER)) ] && { [ ! -d $(call q,$(CK)) ] || [ -z "$$(ls -A $(call q,$(CK)) | grep -vxE '$(OWN_FILES)')" ]; }; then \
   mkdir -p $(call q,$(CK)) && echo 'made by the ct-pipeline Makefile: make clean may empty this folder' > $(call q,$(MARKER)); fi
 
 # One writer per checkpoint folder: flock(1) on $(CK)/.lock, held on fd 9 by the recipe's shell and everything
