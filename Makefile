@@ -212,9 +212,10 @@ update: | $(BUILD_STAMP)
 	for pass in 1 2; do \
 	  if [ -f $(UPDATE_RUN)/since ]; then since=$$(cat $(UPDATE_RUN)/since); resumed=1; \
 	    echo "make update: finishing the interrupted update (studies updated since $$since) first" >&2; \
-	  else resumed=; since=$$(node scripts/make-helper.mjs cursor-read $(call q,$(CURSOR)) $(call q,$(PGLITE_DIR)) $(call q,$(TABLE))); \
-	    if [ -z "$$since" ]; then since=$$(bin/ct-load --newest last_update_posted $(DB_ARGS)); \
-	      if [ -z "$$since" ]; then echo "make update: no update cursor in $(CURSOR), and $(TABLE) is empty or missing: run make load first" >&2; exit 1; fi; \
+	  else resumed=; newest=$$(bin/ct-load --newest last_update_posted $(DB_ARGS)); \
+	    if [ -z "$$newest" ]; then echo "make update: $(TABLE) is empty or missing: run make load first" >&2; exit 1; fi; \
+	    since=$$(node scripts/make-helper.mjs cursor-read $(call q,$(CURSOR)) $(call q,$(PGLITE_DIR)) $(call q,$(TABLE))); \
+	    if [ -z "$$since" ]; then since=$$newest; \
 	      echo "make update: no update cursor in $(CURSOR) for this database: starting from the newest last_update_posted in $(TABLE)" >&2; fi; \
 	    rm -rf $(UPDATE_RUN); mkdir -p $(UPDATE_RUN); printf '%s\n' "$$since" > $(UPDATE_RUN)/since.tmp; mv $(UPDATE_RUN)/since.tmp $(UPDATE_RUN)/since; \
 	    echo "make update: studies updated since $$since" >&2; fi; \
@@ -230,11 +231,11 @@ endif
 checkpoints: | $(BUILD_STAMP)
 	@node scripts/checkpoints.mjs list $(call q,$(CK))
 
-# The destructive targets touch only a checkpoint folder the pipeline made (it has the marker): never, say,
-# CHECKPOINT_DIR=. (the repository) or a folder of your own.
+# The destructive targets touch only a checkpoint folder the pipeline made (it has the marker, or holds only
+# the pipeline's own files): never, say, CHECKPOINT_DIR=. (the repository) or a folder of your own.
 guard_ck = if [ ! -e $(call q,$(CK)) ] || [ -z "$$(ls -A $(call q,$(CK)) | grep -vx .gitkeep)" ]; then \
     echo "make $(1): $(CK) holds no checkpoints; nothing to do" >&2; exit 0; fi; \
-  if [ ! -f $(call q,$(MARKER)) ] || [ "$$(realpath -- $(call q,$(CK)))" = "$$(realpath -- .)" ]; then \
+  if { [ ! -f $(call q,$(MARKER)) ] && [ -n "$$(ls -A $(call q,$(CK)) | grep -vxE '$(OWN_FILES)')" ]; } || [ "$$(realpath -- $(call q,$(CK)))" = "$$(realpath -- .)" ]; then \
     echo "make $(1): refusing: $(CK) was not made by the pipeline (no $(MARKER)); remove what you want from it by hand" >&2; exit 1; fi
 
 ## clean-checkpoints: keep only the newest KEEP (default 3) archived checkpoints per step

@@ -184,6 +184,17 @@ describe('one writer per checkpoint folder', () => {
     assert.equal(await withDb(async (c) => (await c.query(`SELECT count(*)::int AS n FROM "${table}"`)).rows[0].n), studies.length);
   });
 
+  test('make update refuses when the table is gone, and creates none', async () => {
+    const ck = join(work, 'lock'); // loaded by the test above; it has an update cursor
+    const table = `${prefix}lock`;
+    assert.ok(existsSync(join(ck, 'update', 'cursor')));
+    await withDb((c) => c.query(`DROP TABLE "${table}"`));
+    const r = await runMake(['update', ...vars(ck, table)], env());
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`make update: ${table} is empty or missing: run make load first`));
+    assert.equal(await withDb(async (c) => (await c.query(`SELECT to_regclass($1) AS t`, [table])).rows[0].t), null);
+  });
+
   test('a lock left by a SIGKILLed make is taken over', async () => {
     const ck = join(work, 'lock-killed');
     const table = `${prefix}lockkill`;
@@ -238,6 +249,13 @@ describe('the destructive targets touch only folders the pipeline made', () => {
     const sp = await runMake(['clean', `CHECKPOINT_DIR=${join(work, 'my ck')}`], makeEnv());
     assert.equal(sp.status, 2, sp.stderr);
     assert.match(sp.stderr, /CHECKPOINT_DIR='.*my ck': make cannot use a folder name with spaces/);
+    // A folder an older version left (checkpoint files, no marker) is still the pipeline's.
+    const old = join(work, 'old-version');
+    mkdirSync(join(old, '.params'), { recursive: true });
+    for (const f of ['fetch.ndjson', 'fetch.ndjson.meta.json', 'prepare.ndjson.partial', 'load.done']) writeFileSync(join(old, f), '');
+    const o = await runMake(['clean', `CHECKPOINT_DIR=${old}`], makeEnv());
+    assert.equal(o.status, 0, o.stderr);
+    assert.deepEqual(readdirSync(old).sort(), ['.ct-pipeline', '.lock']);
   });
 });
 
