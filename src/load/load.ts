@@ -10,7 +10,7 @@
 import { DataError, RuntimeError } from '../io/errors.js';
 import type { InputItem } from '../io/input.js';
 import { backoffDelay, sleep } from '../util/retry.js';
-import { connect as openDb, type Db, type Target } from './connection.js';
+import { connect as openDb, type ConnectOptions, type Db, type Target } from './connection.js';
 import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
 import { buildHnswIndex, PGLITE_COMFORT_ROWS, type IndexResult } from './index.js';
 import { stageSql, writeBatch, type BatchResult, type BatchRows, type MergePlan } from './merge.js';
@@ -50,7 +50,7 @@ export interface LoadOptions {
   onBatch?: (stats: LoadStats) => void;
   /** Backoff base (ms) between retries; tests make it small. */
   retryBaseMs?: number;
-  connect?: (target: Target, applicationName: string) => Promise<Db>;
+  connect?: (target: Target, applicationName: string, opts?: ConnectOptions) => Promise<Db>;
 }
 
 export interface LoadStats {
@@ -121,7 +121,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     return;
   }
 
-  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName));
+  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName, { log: opts.log }));
   try {
     const setup = await prepareTable(db, opts, peekRecords);
     const { plan, encoder, vectorColumn } = setup;
@@ -132,7 +132,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     let staged = false;
     const session = async (): Promise<Db> => {
       if (!db) {
-        db = await open(opts.target, opts.applicationName);
+        db = await open(opts.target, opts.applicationName, { log: opts.log });
         staged = false;
       }
       if (!staged) await db.query(stageSql(plan));
