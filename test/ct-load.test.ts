@@ -259,6 +259,29 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.equal(n.n, 40);
   });
 
+  test('--create-table adds the fields a table lacks: a --no-embeddings load, then vectors and an index', async () => {
+    const t = table();
+    dropAfter.push(t);
+    assert.equal((await load(['--table', t, '--create-table', '--no-embeddings'], records())).code, 0);
+    const recs = records().map((r, i) => ({ ...r, score: i / 4, note: null }));
+    // Without --create-table the fields are reported, not loaded.
+    const plain = await load(['--table', t, '--index', 'hnsw'], recs);
+    assert.equal(plain.code, 1, plain.stderr);
+    assert.match(plain.stderr, /--index hnsw: \S+ has no vector column to index/);
+    assert.match(plain.stderr, /fields not in \S+, not loaded: embedding, embedding_model, score, note \(--create-table adds them\)/);
+    const r = await load(['--table', t, '--create-table', '--index', 'hnsw'], recs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /ct-load: added to \S+: embedding vector\(8\), embedding_model text, score double precision\n/);
+    assert.match(r.stderr, /fields not in \S+, not loaded: note \(no values in the first records to choose a type from\)/);
+    assert.match(summaryOf(r), /40 in, 0 inserted, 40 updated, 0 unchanged, .*HNSW index \S+ built in/);
+    const [row] = await getBackend().query<{ v: number; m: number; s: number }>(
+      `SELECT count(embedding)::int AS v, count(DISTINCT embedding_model)::int AS m, sum(score)::float8 AS s FROM ${q(t)}`,
+    );
+    assert.deepEqual(row, { v: 40, m: 1, s: (39 * 40) / 2 / 4 });
+    const again = await load(['--table', t, '--create-table', '--index', 'hnsw'], recs);
+    assert.match(summaryOf(again), /40 in, 0 inserted, 0 updated, 40 unchanged, .*kept/);
+  });
+
   test('dimension and model mismatches stop the run before any row is written', async () => {
     const t = table();
     dropAfter.push(t);
