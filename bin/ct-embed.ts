@@ -81,7 +81,7 @@ runTool(TOOL, async () => {
   const price = remote ? pricePerMillion('openai', provider.model, args.price) : 0;
 
   await withRecordIO(TOOL, argv as never, async ({ input, writer, rejects, progress }) => {
-    const cache = cacheDir ? new EmbeddingCache(cacheDir, { provider: provider.name, model: provider.model, dims: provider.dims }) : undefined;
+    const cache = cacheDir ? new EmbeddingCache(cacheDir, { provider: provider.name, model: provider.model, dims: provider.dims, scope: provider.cacheScope }) : undefined;
     const concurrency = new AdaptiveConcurrency(args.concurrency);
     const sender = args.dryRun
       ? undefined

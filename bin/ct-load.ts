@@ -62,7 +62,7 @@ runTool(TOOL, async () => {
   const target = chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL });
   if (a.newest !== undefined) {
     // For incremental refreshes: ct-fetch --updated-since "$(ct-load --newest last_update_posted)"
-    const db = await connect(target, TOOL);
+    const db = await connect(target, TOOL, { mustExist: true, log: (m) => process.stderr.write(`${TOOL}: ${m}\n`) });
     try {
       const v = await newestValue(db, table, a.newest);
       await writeStdout(v === undefined ? '' : `${v}\n`);

@@ -48,7 +48,7 @@ runTool(TOOL, async () => {
     const table = tableOption(args.table);
     const target = chooseTarget({ databaseUrl: args.databaseUrl, pgliteDir: args.pgliteDir, applicationName: TOOL });
     const log = (m: string) => args.quiet || process.stderr.write(`${TOOL}: ${m}\n`);
-    keep = skipExistingFilter(() => connect(target, TOOL), table, args.skipExisting === 'any' ? 'any' : 'hash', log);
+    keep = skipExistingFilter(() => connect(target, TOOL, { mustExist: true, log }), table, args.skipExisting === 'any' ? 'any' : 'hash', log);
   }
   await withRecordIO(TOOL, argv as never, async ({ input, writer, rejects, progress }) => {
     const stats: PrepareStats = {

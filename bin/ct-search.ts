@@ -48,7 +48,10 @@ runTool(TOOL, async () => {
   }
   const table = tableOption(a.table);
   const format = a.format ?? (process.stdout.isTTY ? 'table' : 'ndjson');
-  const db = await connect(chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL }), TOOL);
+  const db = await connect(chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL }), TOOL, {
+    mustExist: true,
+    log: (m) => process.stderr.write(`${TOOL}: ${m}\n`),
+  });
   try {
     const target = await openSearchTarget(db, table, a.idField);
     const provider = await providerForModel(target.model, {

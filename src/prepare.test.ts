@@ -111,3 +111,29 @@ test('bad records are rejected with their position; the keep hook drops and coun
   assert.equal(out.length, 1);
   assert.equal(stats.skipped, 1);
 });
+
+test('dedupe latest: the latest version decides, also when an earlier one was filtered out (--start-year, --skip-existing)', async () => {
+  const id = studies[0].protocolSection.identificationModule.nctId as string;
+  const version = (start: string, updated: string, status: string) => {
+    const s = structuredClone(studies[0]);
+    s.protocolSection.statusModule.startDateStruct = { date: start };
+    s.protocolSection.statusModule.lastUpdatePostDateStruct.date = updated;
+    s.protocolSection.statusModule.overallStatus = status;
+    return s;
+  };
+  const old = version('2010-01', '2020-01-01', 'OLD');
+  const moved = version('2016-05', '2024-01-01', 'MOVED'); // the start date was corrected upstream
+  // First seen filtered out, a later, newer version passes: it is output (was dropped).
+  const a = await run([old, studies[1], moved], { startYear: 2015 });
+  assert.deepEqual(a.out.map((r) => [r.nct_id, r.status]).filter(([i]) => i === id), [[id, 'MOVED']]);
+  // An older duplicate after a filtered-out newer one is not taken for the study.
+  const b = await run([moved, version('2016-05', '2019-01-01', 'OLDER')], { keep: (r) => r.status !== 'MOVED' });
+  assert.deepEqual(b.out, []);
+  // The newest version filtered out drops the study, even though an older one passed.
+  const c = await run([moved, studies[1], version('2010-01', '2025-01-01', 'BACK')], { startYear: 2015 });
+  assert.ok(!c.out.some((r) => r.nct_id === id), 'the newest version starts before 2015');
+  // --skip-existing (a keep filter) on the first version only.
+  const d = await run([old, moved], { keep: (r) => r.status !== 'OLD' });
+  assert.deepEqual(d.out.map((r) => r.status), ['MOVED']);
+  assert.equal(d.stats.out, 1);
+});

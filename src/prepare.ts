@@ -295,9 +295,10 @@ export async function* prepareStream(
   stats: PrepareStats,
 ): AsyncGenerator<PreparedRecord> {
   const dedupe = opts.dedupe ?? 'latest';
-  const seen = new Map<string, { slot: number; updated: string | null }>();
+  // slot −1: the id's latest version so far was filtered out (or, without a spool, is already out).
+  const seen = new Map<string, { slot: number; updated: string | null; listed: boolean }>();
   const spool = dedupe === 'latest' ? new Spool() : undefined;
-  const order: string[] = []; // ids in first-seen order (latest mode)
+  const order: string[] = []; // ids in first-seen order of a version that passed (latest mode)
   let kept = 0; // distinct studies kept, for --limit
   try {
     outer: for await (const item of items) {
@@ -320,15 +321,19 @@ export async function* prepareStream(
           opts.reject(sub, 'missing protocolSection.identificationModule.nctId');
           continue;
         }
+        const updated = date(obj(obj(obj(sub.value).protocolSection).statusModule).lastUpdatePostDateStruct);
         const prev = seen.get(id);
         if (prev && dedupe !== 'none') {
-          const updated = date(obj(obj(obj(sub.value).protocolSection).statusModule).lastUpdatePostDateStruct);
           stats.duplicates++;
           if (dedupe === 'latest' && newer(updated, prev.updated)) {
+            // The latest version decides, filters included: dedupe first, then filter.
+            prev.updated = updated;
             const rec = await prepareOne(sub.value, opts, stats);
-            if (rec) {
+            if (!rec) {
+              prev.slot = -1;
+            } else if (prev.listed || opts.limit === undefined || kept < opts.limit) {
               prev.slot = spool!.add(rec as unknown as Rec);
-              prev.updated = rec.last_update_posted;
+              if (!prev.listed) (prev.listed = true), order.push(id), kept++;
             }
           }
           continue;
@@ -336,17 +341,17 @@ export async function* prepareStream(
         if (opts.limit !== undefined && kept >= opts.limit) break outer;
         const rec = await prepareOne(sub.value, opts, stats);
         if (!rec) {
-          // Filtered out: remember the id anyway so a later duplicate is not taken as new.
-          if (dedupe !== 'none') seen.set(id, { slot: -1, updated: null });
+          // Filtered out: remember the id (and its date) so an older duplicate is not taken as new.
+          if (dedupe !== 'none') seen.set(id, { slot: -1, updated, listed: false });
           continue;
         }
         kept++;
         if (spool) {
           const slot = spool.add(rec as unknown as Rec);
-          seen.set(id, { slot, updated: rec.last_update_posted });
+          seen.set(id, { slot, updated: rec.last_update_posted, listed: true });
           order.push(id);
         } else {
-          if (dedupe !== 'none') seen.set(id, { slot: -1, updated: rec.last_update_posted });
+          if (dedupe !== 'none') seen.set(id, { slot: -1, updated: rec.last_update_posted, listed: true });
           stats.out++;
           yield rec;
         }
@@ -355,8 +360,10 @@ export async function* prepareStream(
     if (spool) {
       // Emit in first-seen order, each id's latest version.
       for (const id of order) {
+        const { slot } = seen.get(id)!;
+        if (slot === -1) continue; // its latest version was filtered out
         stats.out++;
-        yield spool.get(seen.get(id)!.slot) as unknown as PreparedRecord;
+        yield spool.get(slot) as unknown as PreparedRecord;
       }
     }
   } finally {

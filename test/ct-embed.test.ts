@@ -163,7 +163,7 @@ describe('openai provider against the mock', () => {
       const out = lines(r.stdout);
       assert.deepEqual(out.map((x) => x.nct_id), prepared.map((x) => x.nct_id));
       out.forEach((rec, i) => assertVector(rec.embedding, mockVector(prepared[i]!.text as string, 256), `record ${i}`));
-      assert.equal(out[0]!.embedding_model, 'openai/text-embedding-3-small@256');
+      assert.equal(out[0]!.embedding_model, `openai@${new URL(mock.url).host}/text-embedding-3-small@256`);
       assert.deepEqual(mock.requestLog.map((e) => [e.inputs, e.encoding, e.dimensions]), [[16, encoding, 256], [16, encoding, 256], [8, encoding, 256]]);
     });
   }
@@ -247,7 +247,34 @@ describe('openai provider against the mock', () => {
       assert.ok(!text.includes(SECRET) && !text.includes(SECRET.slice(8, 24)), text);
     }
     const meta = JSON.parse(readFileSync(`${tee}.meta.json`, 'utf8')) as Record<string, unknown>;
-    assert.equal(meta.embedding_model, 'openai/text-embedding-3-small@8');
+    assert.equal(meta.embedding_model, `openai@${new URL(mock.url).host}/text-embedding-3-small@8`);
+  });
+
+  test('two compatible servers never share cache entries, and their labels tell them apart', async () => {
+    const other = await startOpenAIMock({ requireKey: SECRET });
+    try {
+      const cache = tmp('cache');
+      const args = ['--cache', cache, '--dimensions', '8', '--batch-size', '100'];
+      mock.resetStats();
+      const a = await run(args, preparedText, oenv());
+      assert.equal(a.code, 0, fail(a));
+      assert.equal(mock.stats.inputs, prepared.length);
+      // The same texts, model and size from another server: nothing comes from the first one's entries.
+      const b = await run(args, preparedText, oenv({ OPENAI_BASE_URL: other.url }));
+      assert.equal(b.code, 0, fail(b));
+      assert.equal(other.stats.inputs, prepared.length, 'the second server is asked for every text');
+      const [la, lb] = [lines(a.stdout)[0]!.embedding_model, lines(b.stdout)[0]!.embedding_model];
+      assert.equal(la, `openai@${new URL(mock.url).host}/text-embedding-3-small@8`);
+      assert.equal(lb, `openai@${new URL(other.url).host}/text-embedding-3-small@8`);
+      // Each server's own entries still serve it (a trailing slash is the same server).
+      mock.resetStats();
+      const again = await run(args, preparedText, oenv({ OPENAI_BASE_URL: `${mock.url}/` }));
+      assert.equal(again.code, 0, fail(again));
+      assert.equal(mock.stats.requests, 0);
+      assert.equal(lines(again.stdout)[0]!.embedding_model, la);
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * prepared in-process and given small deterministic vectors (no dependency on ct-embed).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -82,6 +82,7 @@ function run(tool: string, args: string[], input: string, db: { url?: string; di
   });
 }
 
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const summaryOf = (r: Run) => r.stderr.trim().split('\n').at(-1) ?? '';
 
 /** What a backend must provide to the shared cases. */
@@ -258,6 +259,29 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.equal(n.n, 40);
   });
 
+  test('--create-table adds the fields a table lacks: a --no-embeddings load, then vectors and an index', async () => {
+    const t = table();
+    dropAfter.push(t);
+    assert.equal((await load(['--table', t, '--create-table', '--no-embeddings'], records())).code, 0);
+    const recs = records().map((r, i) => ({ ...r, score: i / 4, note: null }));
+    // Without --create-table the fields are reported, not loaded.
+    const plain = await load(['--table', t, '--index', 'hnsw'], recs);
+    assert.equal(plain.code, 1, plain.stderr);
+    assert.match(plain.stderr, /--index hnsw: \S+ has no vector column to index/);
+    assert.match(plain.stderr, /fields not in \S+, not loaded: embedding, embedding_model, score, note \(--create-table adds them\)/);
+    const r = await load(['--table', t, '--create-table', '--index', 'hnsw'], recs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /ct-load: added to \S+: embedding vector\(8\), embedding_model text, score double precision\n/);
+    assert.match(r.stderr, /fields not in \S+, not loaded: note \(no values in the first records to choose a type from\)/);
+    assert.match(summaryOf(r), /40 in, 0 inserted, 40 updated, 0 unchanged, .*HNSW index \S+ built in/);
+    const [row] = await getBackend().query<{ v: number; m: number; s: number }>(
+      `SELECT count(embedding)::int AS v, count(DISTINCT embedding_model)::int AS m, sum(score)::float8 AS s FROM ${q(t)}`,
+    );
+    assert.deepEqual(row, { v: 40, m: 1, s: (39 * 40) / 2 / 4 });
+    const again = await load(['--table', t, '--create-table', '--index', 'hnsw'], recs);
+    assert.match(summaryOf(again), /40 in, 0 inserted, 0 updated, 40 unchanged, .*kept/);
+  });
+
   test('dimension and model mismatches stop the run before any row is written', async () => {
     const t = table();
     dropAfter.push(t);
@@ -366,7 +390,7 @@ describe('ct-load against PostgreSQL', () => {
   test('a missing table is a clear error without --create-table', async () => {
     const r = await run('ct-load', ['--table', `${base}_missing`], ndjson(records()), backend.db);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in ${DATABASE_URL.replace(/[.?*+^$()[\]{}|\\]/g, '\\$&')} \\(use --create-table\\)`));
+    assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in ${esc(DATABASE_URL)} \\(use --create-table\\)`));
   });
 
   test('Arrow input (vectors read as float32 views) loads the same table as NDJSON; rejects show vectors as arrays', async () => {
@@ -519,6 +543,61 @@ describe('ct-load against PGlite', () => {
   const dir = join(tmp, 'pglite');
   const backend = pglite(dir);
   sharedCases(() => backend, 'ct_load_test');
+
+  test('two writers on one PGlite directory: the second is refused at once, naming the first; the table is intact', async () => {
+    const d = join(tmp, 'pglite-two');
+    const big = records({ dims: 256, raw: false, copies: 25 }); // 1000 rows: the first writer takes a while
+    const first = run('ct-load', ['--table', 'two', '--create-table', '--batch-size', '100', '--pglite-dir', d], ndjson(big), {});
+    const lockFile = join(d, '.ct-lock');
+    for (let i = 0; i < 600 && !existsSync(lockFile); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(existsSync(lockFile), 'the first writer holds the lock');
+    const holder = JSON.parse(readFileSync(lockFile, 'utf8')) as { pid: number };
+    const second = await run('ct-load', ['--table', 'two', '--create-table', '--pglite-dir', d], ndjson(records()), {});
+    const done = await first;
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(
+      second.stderr.trim().split('\n').at(-1) ?? '',
+      new RegExp(`^ct-load: ${esc(d)} is in use by ct-load, pid ${holder.pid} \\(since \\d\\d:\\d\\d:\\d\\d UTC\\); PGlite allows one process at a time: run this when it has finished, or use a Postgres server \\(DATABASE_URL\\)$`),
+    );
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(!existsSync(lockFile), 'the lock is released at the end');
+    const [row] = await pglite(d).query<{ n: number; v: number }>('SELECT count(*)::int AS n, count(embedding)::int AS v FROM two');
+    assert.deepEqual(row, { n: 1000, v: 1000 });
+  });
+
+  test('a SIGKILLed writer\'s lock is taken over by the next one, which completes the load', async () => {
+    const d = join(tmp, 'pglite-killed');
+    const big = records({ dims: 256, raw: false, copies: 25 });
+    const lockFile = join(d, '.ct-lock');
+    const first = run('ct-load', ['--table', 'killed', '--create-table', '--batch-size', '100', '--pglite-dir', d], ndjson(big), {});
+    for (let i = 0; i < 600 && !existsSync(lockFile); i++) await new Promise((r) => setTimeout(r, 20));
+    const holder = JSON.parse(readFileSync(lockFile, 'utf8')) as { pid: number };
+    process.kill(holder.pid, 'SIGKILL');
+    assert.equal((await first).code, null, 'killed by the signal');
+    assert.ok(existsSync(lockFile), 'a SIGKILL leaves the lock file');
+    const again = await run('ct-load', ['--table', 'killed', '--create-table', '--batch-size', '100', '--pglite-dir', d], ndjson(big), {});
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`ct-load: ${esc(d)}: took over the lock of ct-load, pid ${holder.pid} \\(since [^)]*\\), which no longer runs`));
+    const [row] = await pglite(d).query<{ n: number }>('SELECT count(*)::int AS n FROM killed');
+    assert.equal(row.n, 1000);
+  });
+
+  test('read-only commands on a missing PGlite directory exit 1 and create nothing', async () => {
+    const d = join(tmp, 'pglite-none', 'db');
+    const hint = `no database at ${d} (load one with ct-load --create-table, or set DATABASE_URL)`;
+    const cases: [string, string[], string][] = [
+      ['ct-search', ['cancer'], ''],
+      ['ct-load', ['--newest', 'last_update_posted'], ''],
+      ['ct-prepare', ['--skip-existing'], ndjson(studies)],
+    ];
+    for (const [tool, args, input] of cases) {
+      const r = await run(tool, [...args, '--pglite-dir', d], input, {});
+      assert.equal(r.code, 1, `${tool}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').at(-1), `${tool}: ${hint}`, tool);
+      assert.equal(r.stdout, '', tool);
+      assert.ok(!existsSync(join(tmp, 'pglite-none')), `${tool} created nothing`);
+    }
+  });
 
   test('without any database setting, PGlite is used and named', async () => {
     const r = await run('ct-load', ['--table', 'named', '--create-table', '-q'], ndjson(records()), backend.db);

@@ -91,3 +91,13 @@ test('default directory and namespace names', () => {
   assert.match(defaultCacheDir({ HOME: '/h' }), /\.cache\/ct-pipeline\/embeddings$/);
   assert.match(namespaceDir({ provider: 'openai', model: 'nomic-embed-text:latest', dims: 768 }), /^openai--nomic-embed-text_latest--768-[0-9a-f]{8}$/);
 });
+
+test('the namespace of OpenAI itself is what it always was; other servers get their own', () => {
+  // The directory name of earlier versions (provider, model, dims): existing caches stay valid.
+  assert.equal(namespaceDir({ provider: 'openai', model: 'text-embedding-3-small', dims: 1536 }), 'openai--text-embedding-3-small--1536-5c8b9986');
+  const a = namespaceDir({ provider: 'openai', model: 'm', dims: 8, scope: 'http://localhost:8080/v1' });
+  const b = namespaceDir({ provider: 'openai', model: 'm', dims: 8, scope: 'http://localhost:8081/v1' });
+  assert.match(a, /^openai@localhost_8080_v1--m--8-[0-9a-f]{8}$/);
+  assert.notEqual(a, b);
+  assert.notEqual(a, namespaceDir({ provider: 'openai', model: 'm', dims: 8 }));
+});

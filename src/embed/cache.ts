@@ -25,6 +25,8 @@ export interface Namespace {
   provider: string;
   model: string;
   dims: number;
+  /** A non-default server's redacted base URL: its vectors never mix with another server's. */
+  scope?: string;
 }
 
 /** `$XDG_CACHE_HOME/ct-pipeline/embeddings`, else `~/.cache/ct-pipeline/embeddings`. */
@@ -39,9 +41,12 @@ export function textKey(text: string): Buffer {
 
 /** Directory name for a namespace: readable, and unique even when model names differ only in odd characters. */
 export function namespaceDir(ns: Namespace): string {
-  const safe = ns.model.replace(/[^A-Za-z0-9._-]+/g, '_');
-  const tag = createHash('sha256').update(JSON.stringify([ns.provider, ns.model, ns.dims])).digest('hex').slice(0, 8);
-  return `${ns.provider}--${safe}--${ns.dims}-${tag}`;
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+  // Without a scope the key is what it always was: existing caches stay valid.
+  const key = ns.scope ? [ns.provider, ns.model, ns.dims, ns.scope] : [ns.provider, ns.model, ns.dims];
+  const tag = createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 8);
+  const server = ns.scope ? `@${clean(ns.scope.replace(/^https?:\/\//, '')).slice(0, 60)}` : '';
+  return `${ns.provider}${server}--${clean(ns.model)}--${ns.dims}-${tag}`;
 }
 
 export class EmbeddingCache {

@@ -7,10 +7,13 @@
  * means TLS *with* certificate verification (like `verify-full`; pg prints a deprecation note);
  * `?uselibpqcompat=true&sslmode=require` gives libpq's meaning (encrypt, do not verify).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { RuntimeError } from '../io/errors.js';
 import { redactUrl } from '../io/redact.js';
+import { acquireLock } from '../util/lock.js';
 import { copyBlobs, writeCopyStream } from './copy-binary.js';
 
 export interface QueryResult<T> {
@@ -62,9 +65,22 @@ export const CONNECTION_OPTIONS = {
   table: { type: 'string', default: 'clinical_trials', describe: 'table, optionally schema.table', requiresArg: true },
 } as const;
 
-export async function connect(target: Target, applicationName: string): Promise<Db> {
-  return target.kind === 'pglite' ? connectPglite(target.dir, target.label) : connectPostgres(target, applicationName);
+export interface ConnectOptions {
+  /** A reader (ct-search, --newest, --skip-existing): never create a PGlite database, say there is none. */
+  mustExist?: boolean;
+  /** Notes for stderr (a stale PGlite lock taken over). */
+  log?: (message: string) => void;
 }
+
+export async function connect(target: Target, applicationName: string, opts: ConnectOptions = {}): Promise<Db> {
+  return target.kind === 'pglite' ? connectPglite(target.dir, target.label, applicationName, opts) : connectPostgres(target, applicationName);
+}
+
+/** The lock file of a PGlite directory (see util/lock.ts); Postgres ignores unknown files in its data directory. */
+export const pgliteLockFile = (dir: string): string => join(dir, '.ct-lock');
+
+/** A PGlite directory holds a database once initialised (PG_VERSION is written by initdb). */
+export const pgliteExists = (dir: string): boolean => existsSync(join(dir, 'PG_VERSION'));
 
 async function connectPostgres(target: { url?: string; label: string }, applicationName: string): Promise<Db> {
   const client = new pg.Client({
@@ -98,11 +114,31 @@ async function connectPostgres(target: { url?: string; label: string }, applicat
   return db;
 }
 
-async function connectPglite(dir: string, label: string): Promise<Db> {
+async function connectPglite(dir: string, label: string, tool: string, opts: ConnectOptions): Promise<Db> {
+  const missing = () => new RuntimeError(`no database at ${dir} (load one with ct-load --create-table, or set DATABASE_URL)`);
+  if (opts.mustExist && !existsSync(dir)) throw missing();
   mkdirSync(dir, { recursive: true });
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { vector } = await import('@electric-sql/pglite-pgvector');
-  const pglite = await PGlite.create({ dataDir: dir, extensions: { vector } });
+  // PGlite is one process per directory: a second one (even a reader) corrupts it.
+  const lock = acquireLock(pgliteLockFile(dir), {
+    tool,
+    what: dir,
+    hint: 'PGlite allows one process at a time: run this when it has finished, or use a Postgres server (DATABASE_URL)',
+    log: opts.log,
+  });
+  // Checked under the lock: a writer may be creating the database right now (then the lock says so).
+  if (opts.mustExist && !pgliteExists(dir)) {
+    lock.release();
+    throw missing();
+  }
+  let pglite: import('@electric-sql/pglite').PGlite;
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { vector } = await import('@electric-sql/pglite-pgvector');
+    pglite = await PGlite.create({ dataDir: dir, extensions: { vector } });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const db: Db = {
     kind: 'pglite',
     label,
@@ -119,6 +155,7 @@ async function connectPglite(dir: string, label: string): Promise<Db> {
     transaction: (fn) => inTransaction(db, fn),
     async close() {
       await pglite.close().catch(() => undefined);
+      lock.release();
     },
   };
   return db;

@@ -10,7 +10,7 @@
 import { DataError, RuntimeError } from '../io/errors.js';
 import type { InputItem } from '../io/input.js';
 import { backoffDelay, sleep } from '../util/retry.js';
-import { connect as openDb, type Db, type Target } from './connection.js';
+import { connect as openDb, type ConnectOptions, type Db, type Target } from './connection.js';
 import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
 import { buildHnswIndex, PGLITE_COMFORT_ROWS, type IndexResult } from './index.js';
 import { stageSql, writeBatch, type BatchResult, type BatchRows, type MergePlan } from './merge.js';
@@ -19,6 +19,7 @@ import {
   createTableSql,
   ensureVectorExtension,
   isNumVector,
+  PREPARED_TYPES,
   quoteIdent,
   readTableColumns,
   type TableColumn,
@@ -50,7 +51,7 @@ export interface LoadOptions {
   onBatch?: (stats: LoadStats) => void;
   /** Backoff base (ms) between retries; tests make it small. */
   retryBaseMs?: number;
-  connect?: (target: Target, applicationName: string) => Promise<Db>;
+  connect?: (target: Target, applicationName: string, opts?: ConnectOptions) => Promise<Db>;
 }
 
 export interface LoadStats {
@@ -121,7 +122,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     return;
   }
 
-  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName));
+  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName, { log: opts.log }));
   try {
     const setup = await prepareTable(db, opts, peekRecords);
     const { plan, encoder, vectorColumn } = setup;
@@ -132,7 +133,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     let staged = false;
     const session = async (): Promise<Db> => {
       if (!db) {
-        db = await open(opts.target, opts.applicationName);
+        db = await open(opts.target, opts.applicationName, { log: opts.log });
         staged = false;
       }
       if (!staged) await db.query(stageSql(plan));
@@ -270,6 +271,35 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
   }
 }
 
+/**
+ * `--create-table` on an existing table: the records' fields it lacks (vectors after a --no-embeddings
+ * load, embedding_model, any new field) are added with `ALTER TABLE … ADD COLUMN`, typed as a new table's
+ * would be. A field with no value in the first records and no fixed type is left out (its type would be a
+ * guess). Returns the new column list, or undefined when nothing was added.
+ */
+async function addMissingColumns(
+  db: Db,
+  opts: LoadOptions,
+  peek: Record<string, unknown>[],
+  columns: TableColumn[],
+): Promise<TableColumn[] | undefined> {
+  const have = new Set(columns.map((c) => c.name));
+  const valued = new Set(peek.flatMap((r) => Object.keys(r).filter((k) => r[k] !== null && r[k] !== undefined)));
+  let defs;
+  try {
+    defs = columnsFromRecords(peek, { idField: opts.idField, dimensions: opts.dimensions, noEmbeddings: opts.noEmbeddings });
+  } catch (err) {
+    throw new RuntimeError(`--create-table: ${(err as Error).message}`);
+  }
+  const typed = (d: { name: string; sqlType: string }) => valued.has(d.name) || (d.name in PREPARED_TYPES && d.name !== 'embedding') || d.sqlType.startsWith('vector(');
+  const add = defs.filter((d) => !have.has(d.name) && typed(d));
+  if (add.length === 0) return undefined;
+  if (add.some((d) => d.sqlType.startsWith('vector('))) await ensureVectorExtension(db);
+  await db.query(`ALTER TABLE ${opts.table.sql} ${add.map((d) => `ADD COLUMN IF NOT EXISTS ${quoteIdent(d.name)} ${d.sqlType}`).join(', ')}`);
+  opts.log(`added to ${opts.table.sql}: ${add.map((d) => `${d.name} ${d.sqlType}`).join(', ')}`);
+  return readTableColumns(db, opts.table);
+}
+
 /** Newer wins: the version column (explicit, or `last_update_posted` when the table has it and it is loaded). */
 function versionColumn(opts: LoadOptions, columns: TableColumn[], loaded: string[]): MergePlan['version'] {
   const name = opts.versionField ?? DEFAULT_VERSION_FIELD;
@@ -333,6 +363,8 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     await db.query(createTableSql(opts.table, defs, opts.idField));
     opts.log(`created table ${opts.table.sql} (${defs.length + 1} columns)`);
     columns = (await readTableColumns(db, opts.table))!;
+  } else if (opts.createTable) {
+    columns = (await addMissingColumns(db, opts, peek, columns)) ?? columns;
   }
   const seen = new Set(peek.flatMap((r) => Object.keys(r)));
   const skipped = (c: TableColumn) =>
@@ -345,7 +377,10 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
   if (bad) throw new RuntimeError(`column ${bad.name} of ${opts.table.sql} has type ${bad.sqlType}, which ct-load cannot write`);
   const names = new Set(columns.map((c) => c.name));
   const ignored = [...seen].filter((k) => !names.has(k) && !(opts.noEmbeddings && (k === 'embedding' || k === 'embedding_model')));
-  if (ignored.length) opts.log(`fields not in ${opts.table.sql}, not loaded: ${ignored.join(', ')}`);
+  if (ignored.length) {
+    const why = opts.createTable ? 'no values in the first records to choose a type from' : '--create-table adds them';
+    opts.log(`fields not in ${opts.table.sql}, not loaded: ${ignored.join(', ')} (${why})`);
+  }
 
   const vectorColumn = columns.find((c) => c.name === 'embedding' && c.type === 'vector')?.name ?? columns.find((c) => c.type === 'vector')?.name;
   const encCols: EncoderColumn[] = loaded.map((c) => {

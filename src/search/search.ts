@@ -12,14 +12,16 @@ import { searchSql, type SearchFilters } from './sql.js';
 
 export interface ModelLabel {
   provider: string;
+  /** A non-default server (`host:port`), as in `openai@localhost:8080/model@384`. */
+  server?: string;
   model: string;
   dims: number;
 }
 
 /** `openai/text-embedding-3-small@1536` → parts; undefined when the text has another shape. */
 export function parseModelLabel(label: string): ModelLabel | undefined {
-  const m = /^([^/]+)\/(.+)@(\d+)$/.exec(label);
-  return m ? { provider: m[1], model: m[2], dims: Number(m[3]) } : undefined;
+  const m = /^([^/@]+)(?:@([^/]+))?\/(.+)@(\d+)$/.exec(label);
+  return m ? { provider: m[1], ...(m[2] ? { server: m[2] } : {}), model: m[3], dims: Number(m[4]) } : undefined;
 }
 
 export interface ProviderEnv {
@@ -46,7 +48,17 @@ export async function providerForModel(label: string, env: ProviderEnv): Promise
         `the table was embedded with ${label}: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) to embed queries with the same model`,
       );
     }
-    const { OPENAI_MODELS, openaiProvider } = await import('../embed/providers/openai.js');
+    const { OPENAI_MODELS, openaiProvider, serverOf } = await import('../embed/providers/openai.js');
+    if (m.server !== undefined) {
+      // Vectors from another server are comparable only with that server's: the base URL must point at it.
+      const given = serverOf(env.baseURL)?.server;
+      if (given !== m.server) {
+        throw new UsageError(
+          `the table was embedded with ${label}, by the server at ${m.server}: ` +
+            (env.baseURL ? `--base-url / OPENAI_BASE_URL points at ${given ?? 'OpenAI'}` : 'set OPENAI_BASE_URL (or --base-url) to its URL'),
+        );
+      }
+    }
     const known = OPENAI_MODELS[m.model];
     return openaiProvider({
       model: m.model,

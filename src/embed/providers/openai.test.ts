@@ -63,3 +63,15 @@ test('serverWait: retry-after-ms, retry-after, then the exhausted budget reset',
   assert.equal(serverWait(new Headers({ 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s', 'x-ratelimit-remaining-requests': '5', 'x-ratelimit-reset-requests': '1s' })), 360_000);
   assert.equal(serverWait(new Headers({})), undefined);
 });
+
+test('a non-default base URL is the label\'s server (host:port) and the cache scope, without secrets', async () => {
+  const { serverOf } = await import('./openai.js');
+  const { modelLabel } = await import('./types.js');
+  assert.equal(serverOf(undefined), undefined);
+  assert.equal(serverOf('https://api.openai.com/v1'), undefined);
+  assert.equal(serverOf('https://API.OpenAI.com/v1/'), undefined);
+  assert.deepEqual(serverOf('http://user:pw-secret@LocalHost:8080/v1/?key=q-secret#x'), { server: 'localhost:8080', cacheScope: 'http://localhost:8080/v1' });
+  assert.deepEqual(serverOf('https://tei.example/embed'), { server: 'tei.example', cacheScope: 'https://tei.example/embed' });
+  assert.equal(modelLabel({ name: 'openai', model: 'text-embedding-3-small', dims: 1536 }), 'openai/text-embedding-3-small@1536');
+  assert.equal(modelLabel({ name: 'openai', model: 'BAAI/bge-small-en', dims: 384, server: 'localhost:8080' }), 'openai@localhost:8080/BAAI/bge-small-en@384');
+});

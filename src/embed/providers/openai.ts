@@ -27,6 +27,25 @@ export interface OpenAIProviderOptions {
   timeoutMs: number;
 }
 
+/** OpenAI's own API: vectors from it keep the plain label and cache namespace. */
+export const DEFAULT_HOST = 'api.openai.com';
+
+/**
+ * A non-default base URL as the label's server (`host:port`) and the cache's scope (scheme, host, port and
+ * path: no user, password, query or fragment); undefined for OpenAI's own API or no base URL.
+ */
+export function serverOf(baseURL: string | undefined): { server: string; cacheScope: string } | undefined {
+  if (!baseURL) return undefined;
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    return undefined; // the caller has refused it already
+  }
+  if (url.hostname.toLowerCase() === DEFAULT_HOST) return undefined;
+  return { server: url.host.toLowerCase(), cacheScope: `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/+$/, '')}` };
+}
+
 export function openaiProvider(o: OpenAIProviderOptions): Provider {
   const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: 0, timeout: o.timeoutMs });
   // Never let the key reach a message, whatever a server echoes back.
@@ -35,6 +54,7 @@ export function openaiProvider(o: OpenAIProviderOptions): Provider {
     name: 'openai',
     model: o.model,
     dims: o.dims,
+    ...serverOf(o.baseURL),
     remote: true,
     async embed(texts) {
       let res: OpenAI.CreateEmbeddingResponse;

@@ -5,15 +5,25 @@ export interface Provider {
   readonly name: string;
   readonly model: string;
   readonly dims: number;
+  /**
+   * A server other than the provider's default (an OpenAI-compatible server: its base URL's host:port), so
+   * that `embedding_model` tells its vectors from OpenAI's. Never a secret: no user, password or query.
+   */
+  readonly server?: string;
+  /** What the cache keys on besides provider, model and dimensions: the non-default base URL, redacted. */
+  readonly cacheScope?: string;
   /** True for a paid remote service: inputs are token-counted, truncated, batched by tokens, cached and priced. */
   readonly remote: boolean;
   /** One vector per text, in order, each `dims` long. Remote providers throw ProviderError. */
   embed(texts: string[]): Promise<Float32Array[]>;
 }
 
-/** `openai/text-embedding-3-small@1536`: what each output record carries so loaders never mix models. */
-export function modelLabel(p: Pick<Provider, 'name' | 'model' | 'dims'>): string {
-  return `${p.name}/${p.model}@${p.dims}`;
+/**
+ * `openai/text-embedding-3-small@1536`, or with a non-default server `openai@localhost:8080/bge-small@384`:
+ * what each output record carries so loaders never mix models (or servers).
+ */
+export function modelLabel(p: Pick<Provider, 'name' | 'model' | 'dims' | 'server'>): string {
+  return `${p.name}${p.server ? `@${p.server}` : ''}/${p.model}@${p.dims}`;
 }
 
 /**
