@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadStudies, startCtgovMock, type CtgovMock } from './mocks/ctgov-mock.js';
@@ -157,7 +158,6 @@ describe('secrets: no password or API key on a command line, in a file under the
       ['postgresql://app:secret@[::1]:5433/trials', 'postgres://app@[::1]:5433/trials/t'],
     ];
     for (const [url, want] of cases) {
-      const { spawnSync } = await import('node:child_process');
       const r = spawnSync('node', ['scripts/make-helper.mjs', 'db-id', 'data/pglite', 't'], { cwd: root, env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout.trim(), want.replace('[::1]', '::1'), url);
@@ -203,9 +203,15 @@ describe('one writer per checkpoint folder', () => {
     killGroup(first.child);
     await first.done;
     assert.match(readFileSync(join(ck, '.lock'), 'utf8'), /^make load, pid \d+/, 'the dead holder is still named in the file');
+    // The killed run's processes may still be exiting when the next make starts: a dead holder's lock is waited for.
+    const dead = spawnSync('true').pid;
+    const straggler = spawn('flock', [join(ck, '.lock'), 'sleep', '1.5'], { stdio: 'ignore' });
+    assert.ok(await waitFor(() => spawnSync('flock', ['-n', join(ck, '.lock'), 'true']).status !== 0), 'the straggler holds the lock');
+    writeFileSync(join(ck, '.lock'), `make load, pid ${dead}\n`);
     const r = await runMake(['load', ...vars(ck, table, ['FETCH_FLAGS=--page-size 2 --rate 8'])], env());
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /in use by/);
+    assert.notEqual(straggler.exitCode, null, 'make waited for the straggler');
   });
 });
 
