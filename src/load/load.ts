@@ -186,7 +186,8 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
           stats.batches++;
           b.arena.release();
           opts.onBatch?.(stats);
-          await dropIfBulk(conn);
+          // After the commit, outside the retried part: a failure here leaves the index, updated in place.
+          await dropIfBulk(conn).catch((err: Error) => opts.log(`could not drop the HNSW index (${err.message}); it stays and is updated in place`));
           return;
         } catch (err) {
           if (direct && (err as { code?: string }).code === '23505') {
