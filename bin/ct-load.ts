@@ -5,6 +5,7 @@ import { UsageError } from '../src/io/errors.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { writeStdout } from '../src/io/output.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
+import { describeIndex } from '../src/load/index.js';
 import { newestValue } from '../src/load/newest.js';
 import { loadRecords, newLoadStats } from '../src/load/load.js';
 import { tableOption } from '../src/load/schema.js';
@@ -104,12 +105,7 @@ runTool(TOOL, async () => {
       ];
       if (stats.duplicates) parts.push(`${stats.duplicates} repeated ids (the later record loaded)`);
       parts.push(`${fmtSeconds(secs)} (${Math.round(stats.read / Math.max(secs, 1e-3))} rows/s)`);
-      const ix = stats.index;
-      if (ix) {
-        parts.push(ix.built
-          ? `HNSW index ${ix.name} built in ${fmtSeconds(ix.seconds)} (maintenance_work_mem ${ix.maintenanceWorkMem})`
-          : `HNSW index ${ix.name} kept (nothing changed)`);
-      }
+      if (stats.index) parts.push(describeIndex(stats.index, fmtSeconds));
       return parts.join(', ');
     },
     // Vectors as Float32Array views into the Arrow batches: ct-load only re-encodes the floats.

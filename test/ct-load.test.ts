@@ -351,6 +351,42 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     }
   });
 
+  test('--index hnsw: a small change keeps the index (same relfilenode), a bulk change rebuilds it', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records({ dims: 16 });
+    const first = await load(['--table', t, '--create-table', '--index', 'hnsw'], recs);
+    assert.match(summaryOf(first), /HNSW index \S+ built in/);
+    const file = async () =>
+      (await getBackend().query<{ f: string }>(
+        "SELECT c.oid::text || '/' || c.relfilenode::text AS f FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = to_regclass($1) AND NOT i.indisprimary",
+        [q(t)],
+      )).map((r) => r.f);
+    const before = await file();
+    assert.equal(before.length, 1);
+    const one = recs.map((r) => ({ ...r }));
+    one[6] = { ...one[6], status: 'WITHDRAWN', embedding: vectorOf('new', 16) };
+    const small = await load(['--table', t, '--index', 'hnsw'], one);
+    assert.equal(small.code, 0, small.stderr);
+    assert.match(summaryOf(small), /0 inserted, 1 updated, 39 unchanged, .*HNSW index \S+ kept, updated in place \(1 row changed\)$/);
+    assert.deepEqual(await file(), before, 'the same index, not rebuilt');
+    // The updated row is found through the index.
+    const top = await getBackend().query<{ nct_id: string }>(
+      `SELECT nct_id FROM ${q(t)} ORDER BY embedding <=> $1::vector LIMIT 1`,
+      [JSON.stringify(vectorOf('new', 16))],
+    );
+    assert.equal(top[0].nct_id, recs[6].nct_id);
+    // Half the table changes: past REBUILD_FRACTION the index is dropped and built again after the load.
+    const half = one.map((r, i) => (i < 20 ? { ...r, embedding: vectorOf(`half${i}`, 16) } : r));
+    const bulk = await load(['--table', t, '--index', 'hnsw', '--batch-size', '10'], half);
+    assert.equal(bulk.code, 0, bulk.stderr);
+    assert.match(bulk.stderr, /ct-load: 20 of 40 rows changed so far: dropped HNSW index \S+, to build it again after the load/);
+    assert.match(summaryOf(bulk), /0 inserted, 20 updated, 20 unchanged, .*HNSW index \S+ rebuilt in .*: 20 of 40 rows changed, more than 25%$/);
+    const after = await file();
+    assert.equal(after.length, 1);
+    assert.notDeepEqual(after, before);
+  });
+
   test('ct-prepare --skip-existing drops studies already loaded with the same content', async () => {
     const t = table();
     dropAfter.push(t);

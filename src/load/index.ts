@@ -1,6 +1,9 @@
 /**
- * `--index hnsw`: build (or rebuild) the HNSW cosine index after the load — never before it: loading into
- * an indexed table is about 5× slower (measured). A rerun that changed nothing keeps an existing index.
+ * `--index hnsw`: the HNSW cosine index. A missing one (or one that is not what --index hnsw makes) is built
+ * after the load, never before it: loading into an indexed table is about 5× slower (measured). An existing
+ * one stays through a load that changes a small part of the table (Postgres inserts the new row versions
+ * into the graph; searches keep using it); a load that changes much of it drops it and builds it again at
+ * the end (see REBUILD_FRACTION).
  */
 import type { Db } from './connection.js';
 import { quoteIdent, type TableName } from './schema.js';
@@ -24,28 +27,87 @@ export function indexName(table: string, column: string): string {
   return name;
 }
 
+/**
+ * Past this fraction of the table's rows changed by one load, dropping the index and building it again at the
+ * end is faster than letting Postgres insert every new row version into the graph (bench/hnsw-crossover.mjs:
+ * see its figures in the README). Below it, the index stays and searches keep using it during the load.
+ */
+export const REBUILD_FRACTION = 0.25;
+
 export interface IndexResult {
   name: string;
-  built: boolean;
+  /** built: there was none (or it did not fit); rebuilt: dropped during a bulk load; updated/kept: in place. */
+  action: 'built' | 'rebuilt' | 'updated' | 'kept';
   seconds: number;
   maintenanceWorkMem?: string;
+  /** Rows inserted or updated by the load, and the table's rows before it. */
+  changed?: number;
+  rowsBefore?: number;
+  /** Why an existing index was replaced. */
+  reason?: string;
 }
 
+/** The index ct-load manages for a vector column, and whether it is what `--index hnsw` makes. */
+export interface IndexState {
+  name: string;
+  qualified: string;
+  exists: boolean;
+  /** Valid, HNSW, on this column, cosine operator class. */
+  fits: boolean;
+  /** What it is instead, when it exists and does not fit. */
+  misfit?: string;
+}
+
+export async function inspectHnswIndex(db: Db, table: TableName, column: string): Promise<IndexState> {
+  const name = indexName(table.name, column);
+  const qualified = (table.schema !== undefined ? quoteIdent(table.schema) + '.' : '') + quoteIdent(name);
+  const { rows } = await db.query<{ valid: boolean; am: string; col: string | null; opclass: string }>(
+    `SELECT i.indisvalid AS valid, am.amname AS am, a.attname AS col, opc.opcname AS opclass
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+       JOIN pg_opclass opc ON opc.oid = i.indclass[0]
+       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      WHERE i.indexrelid = to_regclass($1)`,
+    [qualified],
+  );
+  const r = rows[0];
+  if (!r) return { name, qualified, exists: false, fits: false };
+  const fits = r.valid && r.am === 'hnsw' && r.col === column && r.opclass === 'vector_cosine_ops';
+  const misfit = fits ? undefined : r.valid ? `it was ${r.am} (${r.col ?? 'an expression'} ${r.opclass})` : 'it was invalid';
+  return { name, qualified, exists: true, fits, misfit };
+}
+
+export async function dropIndex(db: Db, state: IndexState): Promise<void> {
+  await db.query(`DROP INDEX IF EXISTS ${state.qualified}`);
+}
+
+/** Build the HNSW cosine index (dropping what has its name first). */
 export async function buildHnswIndex(
   db: Db,
   table: TableName,
   column: string,
-  opts: { changed: boolean; maintenanceWorkMem?: string; dims: number },
-): Promise<IndexResult> {
-  const name = indexName(table.name, column);
-  const qualified = (table.schema !== undefined ? quoteIdent(table.schema) + '.' : '') + quoteIdent(name);
-  const { rows: found } = await db.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [qualified]);
-  if (found[0]?.oid && !opts.changed) return { name, built: false, seconds: 0 };
+  state: IndexState,
+  opts: { maintenanceWorkMem?: string; dims: number },
+): Promise<Pick<IndexResult, 'seconds' | 'maintenanceWorkMem'>> {
   const { rows } = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table.sql}`);
   const mem = opts.maintenanceWorkMem ?? defaultMaintenanceWorkMem(Number(rows[0].n), opts.dims, db.kind === 'pglite');
   const started = Date.now();
-  await db.query(`DROP INDEX IF EXISTS ${qualified}`);
+  await dropIndex(db, state);
   await db.query("SELECT set_config('maintenance_work_mem', $1, false)", [mem]);
-  await db.query(`CREATE INDEX ${quoteIdent(name)} ON ${table.sql} USING hnsw (${quoteIdent(column)} vector_cosine_ops)`);
-  return { name, built: true, seconds: (Date.now() - started) / 1000, maintenanceWorkMem: mem };
+  await db.query(`CREATE INDEX ${quoteIdent(state.name)} ON ${table.sql} USING hnsw (${quoteIdent(column)} vector_cosine_ops)`);
+  return { seconds: (Date.now() - started) / 1000, maintenanceWorkMem: mem };
+}
+
+/** The summary's words for what happened to the index. */
+export function describeIndex(ix: IndexResult, fmtSeconds: (s: number) => string): string {
+  const built = `in ${fmtSeconds(ix.seconds)} (maintenance_work_mem ${ix.maintenanceWorkMem})`;
+  switch (ix.action) {
+    case 'built':
+      return `HNSW index ${ix.name} built ${built}${ix.reason ? `, replacing the old one: ${ix.reason}` : ''}`;
+    case 'rebuilt':
+      return `HNSW index ${ix.name} rebuilt ${built}: ${ix.changed} of ${ix.rowsBefore} rows changed, more than ${REBUILD_FRACTION * 100}%`;
+    case 'updated':
+      return `HNSW index ${ix.name} kept, updated in place (${ix.changed} ${ix.changed === 1 ? 'row' : 'rows'} changed)`;
+    default:
+      return `HNSW index ${ix.name} kept (nothing changed)`;
+  }
 }

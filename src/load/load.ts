@@ -12,7 +12,7 @@ import type { InputItem } from '../io/input.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { connect as openDb, type ConnectOptions, type Db, type Target } from './connection.js';
 import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
-import { buildHnswIndex, PGLITE_COMFORT_ROWS, type IndexResult } from './index.js';
+import { buildHnswIndex, dropIndex, inspectHnswIndex, PGLITE_COMFORT_ROWS, REBUILD_FRACTION, type IndexResult, type IndexState } from './index.js';
 import { stageSql, writeBatch, type BatchResult, type BatchRows, type MergePlan } from './merge.js';
 import {
   columnsFromRecords,
@@ -130,6 +130,27 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     const modelIndex = plan.columns.indexOf('embedding_model');
     let modelFrom = expectedModel !== undefined ? `the table ${opts.table.sql}` : '';
 
+    // --index hnsw: keep a fitting index through a small change, drop it once the load changes much of the table.
+    let index: { state: IndexState; rowsBefore: number; dropped: boolean; reason?: string } | undefined;
+    if (opts.index === 'hnsw') {
+      if (!vectorColumn) throw new RuntimeError(`--index hnsw: ${opts.table.sql} has no vector column to index`);
+      const state = await inspectHnswIndex(db, opts.table, vectorColumn);
+      const { rows } = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${opts.table.sql}`);
+      index = { state, rowsBefore: Number(rows[0].n), dropped: false, reason: state.misfit };
+      // One that does not fit is replaced anyway; on an empty table nobody searches: load without it.
+      if (state.exists && (!state.fits || index.rowsBefore === 0)) {
+        await dropIndex(db, state);
+        index.dropped = true;
+      }
+    }
+    const changed = () => stats.inserted + stats.updated;
+    const dropIfBulk = async (conn: Db) => {
+      if (!index || index.dropped || !index.state.exists || changed() <= REBUILD_FRACTION * index.rowsBefore) return;
+      await dropIndex(conn, index.state);
+      index.dropped = true;
+      opts.log(`${changed()} of ${index.rowsBefore} rows changed so far: dropped HNSW index ${index.state.name}, to build it again after the load`);
+    };
+
     let staged = false;
     const session = async (): Promise<Db> => {
       if (!db) {
@@ -165,6 +186,8 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
           stats.batches++;
           b.arena.release();
           opts.onBatch?.(stats);
+          // After the commit, outside the retried part: a failure here leaves the index, updated in place.
+          await dropIfBulk(conn).catch((err: Error) => opts.log(`could not drop the HNSW index (${err.message}); it stays and is updated in place`));
           return;
         } catch (err) {
           if (direct && (err as { code?: string }).code === '23505') {
@@ -252,13 +275,19 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     }
 
     const finalDb = await session();
-    if (opts.index === 'hnsw') {
-      if (!vectorColumn) throw new RuntimeError(`--index hnsw: ${opts.table.sql} has no vector column to index`);
-      stats.index = await buildHnswIndex(finalDb, opts.table, vectorColumn, {
-        changed: stats.inserted + stats.updated > 0,
-        maintenanceWorkMem: opts.maintenanceWorkMem,
-        dims: setup.dims ?? encoder.columns.find((c) => c.name === vectorColumn)?.dims ?? 1536,
-      });
+    if (index && vectorColumn) {
+      const { state, rowsBefore } = index;
+      const base = { name: state.name, changed: changed(), rowsBefore };
+      if (state.exists && !index.dropped) {
+        stats.index = { ...base, action: changed() > 0 ? 'updated' : 'kept', seconds: 0 };
+      } else {
+        const built = await buildHnswIndex(finalDb, opts.table, vectorColumn, state, {
+          maintenanceWorkMem: opts.maintenanceWorkMem,
+          dims: setup.dims ?? encoder.columns.find((c) => c.name === vectorColumn)?.dims ?? 1536,
+        });
+        const action = state.exists && state.fits && rowsBefore > 0 ? 'rebuilt' : 'built';
+        stats.index = { ...base, ...built, action, reason: index.reason };
+      }
     }
     if (finalDb.kind === 'pglite') {
       const { rows } = await finalDb.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${opts.table.sql}`);
