@@ -50,7 +50,10 @@ demo: build
 CHECKPOINT_DIR ?= checkpoints
 CK := $(CHECKPOINT_DIR)
 FORMAT ?= ndjson
-EXT := $(if $(filter arrow,$(FORMAT)),arrow,ndjson)
+EXT := $(if $(filter arrow parquet,$(FORMAT)),$(FORMAT),ndjson)
+# A Parquet file cut short cannot be read: the fetch checkpoint, which resumes from its partial file, is Arrow then.
+FETCH_FORMAT := $(if $(filter parquet,$(FORMAT)),arrow,$(FORMAT))
+FETCH_EXT := $(if $(filter parquet,$(FORMAT)),arrow,$(EXT))
 NUM_RECORDS ?=
 START_YEAR ?= 2014
 QUERY ?=
@@ -87,7 +90,7 @@ EMBED_ARGS := $(if $(EMBED_PROVIDER),--provider $(EMBED_PROVIDER)) $(if $(EMBED_
   $(if $(DIMENSIONS),--dimensions $(DIMENSIONS)) $(EMBED_FLAGS)
 LOAD_ARGS := $(DB_ARGS) --create-table $(if $(NO_EMBEDDINGS),--no-embeddings,$(if $(INDEX),--index $(INDEX))) $(LOAD_FLAGS)
 
-FETCH := $(CK)/fetch.$(EXT)
+FETCH := $(CK)/fetch.$(FETCH_EXT)
 PREPARE := $(CK)/prepare.$(EXT)
 EMBED := $(CK)/embed.$(EXT)
 LOAD := $(CK)/load.done
@@ -95,7 +98,7 @@ LOAD_INPUT := $(if $(NO_EMBEDDINGS),$(PREPARE),$(EMBED))
 
 # What shapes each step, recorded in a file that changes only when the parameters change: changing a variable
 # re-runs that step and those after it.
-PARAMS_fetch := $(FETCH_ARGS) --format $(FORMAT)
+PARAMS_fetch := $(FETCH_ARGS) --format $(FETCH_FORMAT)
 PARAMS_prepare := $(PREPARE_ARGS) $(if $(SKIP_EXISTING),db=$(DB_ID)) --format $(FORMAT)
 PARAMS_embed := $(EMBED_ARGS) --format $(FORMAT)
 PARAMS_load := $(if $(DATABASE_URL),$(subst $(call q,$(DATABASE_URL)),'<url>',$(LOAD_ARGS)),$(LOAD_ARGS)) db=$(DB_ID)
@@ -106,7 +109,7 @@ $(CK)/.params/%: FORCE
 
 # Move a finished checkpoint that is about to be replaced to $(CK)/archive/<step>.<UTC time>.<ext>.
 archive = if [ -f $@ ]; then mkdir -p $(CK)/archive; ts=$$(date -u +%Y%m%dT%H%M%SZ); \
-  mv $@ $(CK)/archive/$(1).$$ts.$(EXT); if [ -f $@.meta.json ]; then mv $@.meta.json $(CK)/archive/$(1).$$ts.$(EXT).meta.json; fi; fi
+  mv $@ $(CK)/archive/$(1).$$ts$(suffix $@); if [ -f $@.meta.json ]; then mv $@.meta.json $(CK)/archive/$(1).$$ts$(suffix $@).meta.json; fi; fi
 
 ## all (default) = load
 all: load
@@ -123,7 +126,7 @@ $(FETCH): $(CK)/.params/fetch | $(BUILD_STAMP)
 	@$(call archive,fetch)
 	@# a partial fetch made with other parameters cannot be resumed: start again
 	@if [ -f $@.partial ] && [ $@.partial -ot $(CK)/.params/fetch ]; then rm -f $@.partial $@.partial.meta.json; fi
-	bin/ct-fetch $(FETCH_ARGS) --format $(FORMAT) --tee $@ --resume > /dev/null
+	bin/ct-fetch $(FETCH_ARGS) --format $(FETCH_FORMAT) --tee $@ --resume > /dev/null
 
 $(PREPARE): $(FETCH) $(CK)/.params/prepare | $(BUILD_STAMP)
 	@$(call archive,prepare)
@@ -175,7 +178,7 @@ help:
 	@echo "  START_YEAR      studies starting in or after this year (default 2014; START_YEAR= for all)"
 	@echo "  QUERY CONDITION STATUS   API filters (query.term, query.cond, filter.overallStatus)"
 	@echo "  CT_API_URL      API base URL (default https://clinicaltrials.gov/api/v2)"
-	@echo "  FORMAT          ndjson (default) or arrow: checkpoint format and file suffix"
+	@echo "  FORMAT          ndjson (default), arrow or parquet: checkpoint format and file suffix"
 	@echo "  DATABASE_URL    Postgres URL; empty = PGlite in PGLITE_DIR (default data/pglite)"
 	@echo "  TABLE           target table (default clinical_trials)"
 	@echo "  EMBED_PROVIDER  openai or hash (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set)"

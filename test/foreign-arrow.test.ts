@@ -3,7 +3,7 @@
  * opens every `.arrow` file the tools write, and polars-written Arrow (Struct, Int64, LargeList, Utf8View)
  * through ct-prepare, ct-embed and ct-load gives the same records and the same table as the NDJSON path.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import pl from 'nodejs-polars';
 import pg from 'pg';
+import { loadStudies, withCtgovMock } from './mocks/ctgov-mock.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const DATABASE_URL = process.env.CT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -103,4 +104,70 @@ test('polars-written prepared records (Int64, Struct raw) through ct-embed and c
     await client.query('DROP TABLE IF EXISTS foreign_a, foreign_b');
     await client.end();
   }
+});
+
+test('Parquet: zstd row groups polars reads as the NDJSON records; the tools read it from a file and a pipe', async () => {
+  const file = join(tmp, 'p.parquet');
+  tool('ct-prepare', [sample, '--format', 'parquet', '-o', file, '-q']);
+  const bytes = readFileSync(file);
+  assert.equal(bytes.subarray(0, 4).toString(), 'PAR1');
+  assert.equal(bytes.subarray(-4).toString(), 'PAR1');
+  const pw = await import('parquet-wasm/node');
+  const meta = (await pw.ParquetFile.fromFile(new Blob([bytes]))).metadata();
+  assert.equal(meta.rowGroup(0).column(0).compression(), pw.Compression.ZSTD);
+  const viaNdjson = lines(tool('ct-prepare', [sample, '-q']));
+  const df = pl.readParquet(bytes);
+  assert.deepEqual(df.getColumn('nct_id').toArray(), viaNdjson.map((r) => r.nct_id));
+  assert.deepEqual(df.getColumn('enrollment').toArray(), viaNdjson.map((r) => r.enrollment));
+  assert.deepEqual(df.getColumn('raw').toArray().map((s) => JSON.parse(s as string)), viaNdjson.map((r) => r.raw));
+  const embedArgs = ['--provider', 'hash', '--dimensions', '8', '--no-cache', '-q'];
+  const expected = lines(tool('ct-embed', embedArgs, Buffer.from(viaNdjson.map((r) => JSON.stringify(r)).join('\n'))));
+  assert.deepEqual(lines(tool('ct-embed', [file, ...embedArgs])), expected, 'from a file');
+  assert.deepEqual(lines(tool('ct-embed', embedArgs, bytes)), expected, 'from a pipe');
+  // and the embedded Parquet round trip: vectors and all
+  const emb = join(tmp, 'e.parquet');
+  tool('ct-embed', [file, ...embedArgs, '--format', 'parquet', '--tee', emb]);
+  assert.deepEqual(lines(tool('ct-embed', [emb, ...embedArgs])), expected);
+});
+
+/** `make load` with the mock API, the hash provider and the test database (asynchronous: the mock lives here). */
+function makeLoad(vars: string[]): Promise<{ status: number | null; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmp, TZ: 'UTC' };
+  return new Promise((resolve) => {
+    const child = spawn('make', ['--no-print-directory', '-C', root, 'load', 'BUILD_STAMP=', 'START_YEAR=', 'EMBED_PROVIDER=hash',
+      `DATABASE_URL=${DATABASE_URL}`, 'LOAD_FLAGS=-q', ...vars], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+test('make load FORMAT=parquet: Parquet checkpoints polars opens, equal to the NDJSON ones, and the same table', async () => {
+  await withCtgovMock({ studies: loadStudies(sample) }, async (m) => {
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    try {
+      const runs: Record<string, string> = { parquet: join(tmp, 'ck-parquet'), ndjson: join(tmp, 'ck-ndjson') };
+      for (const [format, ck] of Object.entries(runs)) {
+        const r = await makeLoad([`FORMAT=${format}`, `CHECKPOINT_DIR=${ck}`, `CT_API_URL=${m.url}`, `TABLE=make_${format}`, `EMBED_FLAGS=--dimensions 8 --cache ${join(ck, 'cache')}`]);
+        assert.equal(r.status, 0, r.stderr);
+      }
+      for (const step of ['prepare', 'embed']) {
+        const fromParquet = pl.readParquet(readFileSync(join(runs.parquet, `${step}.parquet`)));
+        const fromNdjson = lines(readFileSync(join(runs.ndjson, `${step}.ndjson`)));
+        assert.equal(fromParquet.height, fromNdjson.length);
+        assert.deepEqual(fromParquet.getColumn('nct_id').toArray(), fromNdjson.map((r) => r.nct_id));
+        assert.deepEqual(fromParquet.getColumn('content_hash').toArray(), fromNdjson.map((r) => r.content_hash));
+        // and through our reader, every field equal
+        assert.deepEqual(lines(tool('ct-embed', [join(runs.parquet, `${step}.parquet`), '--provider', 'hash', '--dimensions', '8', '--no-cache', '-q'])),
+          lines(tool('ct-embed', [join(runs.ndjson, `${step}.ndjson`), '--provider', 'hash', '--dimensions', '8', '--no-cache', '-q'])));
+      }
+      assert.ok(readFileSync(join(runs.parquet, 'fetch.arrow')).subarray(0, 6).equals(Buffer.from('ARROW1')), 'the resumable fetch checkpoint is Arrow');
+      const rows = async (t: string) => (await client.query(`SELECT * FROM ${t} ORDER BY nct_id`)).rows.map(({ loaded_at: _, ...r }) => r);
+      assert.deepEqual(await rows('make_parquet'), await rows('make_ndjson'));
+    } finally {
+      await client.query('DROP TABLE IF EXISTS make_parquet, make_ndjson');
+      await client.end();
+    }
+  });
 });

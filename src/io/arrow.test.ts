@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -178,4 +181,27 @@ test('the file container has the magic at both ends and reads back equal', () =>
   const out: Rec[] = [];
   for (const batch of RecordBatchReader.from(bytes)) out.push(...batchToRecords(batch));
   assert.deepEqual(out, recs);
+});
+
+test('Parquet: one row group per batch, read back equal, also with no records', async () => {
+  const { ParquetWriter, readParquetBatches } = await import('./parquet.js');
+  const { ArrowBatcher } = await import('./arrow.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ct-parquet-'));
+  try {
+    for (const recs of [[{ id: 'a', n: 1, v: [0.5, 1] }, { id: 'b', n: 2, v: [2, 3] }, { id: 'c', n: null, v: [4, 5], x: 'late' }], []]) {
+      const batcher = new ArrowBatcher({ maxRows: 1, peekRows: 1 });
+      const w = new ParquetWriter(1);
+      const parts: Buffer[] = [];
+      for (const r of recs) for (const b of batcher.push(r as Rec)) parts.push(await w.write(b));
+      parts.push(await w.finish(batcher.finalSchema()));
+      const path = join(dir, 'x.parquet');
+      writeFileSync(path, Buffer.concat(parts));
+      const batches = [];
+      for await (const b of readParquetBatches(path)) batches.push(b);
+      assert.equal(batches.length, recs.length, 'a row group per batch');
+      assert.deepEqual(batches.flatMap((b) => [...batchToRecords(b)]), recs);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -427,7 +427,10 @@ function toPlain(v: unknown): unknown {
  * Vectors are `number[]` unless `opts.float32Vectors` asks for views (see ReadOptions).
  */
 export function* batchToRecords(batch: RecordBatch, opts: ReadOptions = {}): Generator<Rec> {
-  const extraName = batch.schema.metadata.get(META_EXTRA);
+  // Parquet readers may drop the schema's metadata: the marked column's own name (and its JSON mark) also tell.
+  const extraName =
+    batch.schema.metadata.get(META_EXTRA) ??
+    (batch.schema.fields.some((f) => f.name === EXTRA_COLUMN && f.metadata.get(META_ENCODING) === 'json') ? EXTRA_COLUMN : undefined);
   const readers: [string, CellReader][] = [];
   let extraReader: CellReader | undefined;
   batch.schema.fields.forEach((field, i) => {

@@ -58,9 +58,11 @@ export class ParquetWriter {
       .setMaxRowGroupSize(this.maxRows)
       .setCreatedBy('ct-pipeline (parquet-wasm)')
       .build();
-    const out = await pw.transformParquetStream(source, props);
+    // The transform reads the first batch (for the schema) before it resolves: do not wait for it here.
+    const transformed = pw.transformParquetStream(source, props);
     this.drained = (async () => {
       try {
+        const out = await transformed;
         for await (const chunk of out as unknown as AsyncIterable<Uint8Array>) this.chunks.push(chunk);
       } catch (err) {
         this.failure = err;
