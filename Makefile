@@ -39,6 +39,7 @@ bench: build
 	scripts/setup-pgvector.sh
 	node bench/load-bench.mjs
 	node bench/embed-bench.mjs
+	node bench/format-bench.mjs
 
 ## demo: the whole pipeline offline on the bundled sample, then a search (no network, key or server)
 demo: build

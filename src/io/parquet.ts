@@ -87,8 +87,18 @@ export class ParquetWriter {
 
   async write(batch: RecordBatch): Promise<Buffer> {
     const pw = await loadWasm();
-    await this.give(pw.Table.fromIPCStream(ipcOf(batch)).recordBatch(0));
+    const table = pw.Table.fromIPCStream(ipcOf(batch));
+    const wasmBatch = table.recordBatch(0); // shares the table's arrays (reference-counted in WebAssembly memory)
+    table.free();
+    await this.give(wasmBatch);
     await this.wanted; // the batch has been taken in and encoded
+    // Release it now rather than when the garbage collector gets to its finalizer: WebAssembly memory
+    // never shrinks, so waiting made it grow with the output.
+    try {
+      wasmBatch?.free();
+    } catch {
+      // already released by the writer
+    }
     return this.take();
   }
 
