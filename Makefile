@@ -39,6 +39,7 @@ bench: build
 	scripts/setup-pgvector.sh
 	node bench/load-bench.mjs
 	node bench/embed-bench.mjs
+	node bench/format-bench.mjs
 
 ## demo: the whole pipeline offline on the bundled sample, then a search (no network, key or server)
 demo: build
@@ -56,7 +57,10 @@ $(error CHECKPOINT_DIR='$(CHECKPOINT_DIR)': make cannot use a folder name with s
 endif
 CK := $(CHECKPOINT_DIR)
 FORMAT ?= ndjson
-EXT := $(if $(filter arrow,$(FORMAT)),arrow,ndjson)
+EXT := $(if $(filter arrow parquet,$(FORMAT)),$(FORMAT),ndjson)
+# A Parquet file cut short cannot be read: the fetch checkpoint, which resumes from its partial file, is Arrow then.
+FETCH_FORMAT := $(if $(filter parquet,$(FORMAT)),arrow,$(FORMAT))
+FETCH_EXT := $(if $(filter parquet,$(FORMAT)),arrow,$(EXT))
 NUM_RECORDS ?=
 START_YEAR ?= 2014
 QUERY ?=
@@ -108,7 +112,7 @@ EMBED_ARGS := $(if $(EMBED_PROVIDER),--provider $(EMBED_PROVIDER)) $(if $(EMBED_
   $(if $(DIMENSIONS),--dimensions $(DIMENSIONS)) $(EMBED_FLAGS)
 LOAD_ARGS := $(DB_ARGS) --create-table $(if $(NO_EMBEDDINGS),--no-embeddings,$(if $(INDEX),--index $(INDEX))) $(LOAD_FLAGS)
 
-FETCH := $(CK)/fetch.$(EXT)
+FETCH := $(CK)/fetch.$(FETCH_EXT)
 PREPARE := $(CK)/prepare.$(EXT)
 EMBED := $(CK)/embed.$(EXT)
 LOAD := $(CK)/load.done
@@ -116,7 +120,7 @@ LOAD_INPUT := $(if $(NO_EMBEDDINGS),$(PREPARE),$(EMBED))
 
 # What shapes each step, recorded in a file that changes only when the parameters change: changing a variable
 # re-runs that step and those after it. Written by a recipe (so `make -n` writes nothing), never with a secret.
-PARAMS_fetch := $(if $(CT_API_SOURCE),--source $(call q,$(CT_API_SOURCE)),$(BASE_URL_ARG)) $(FILTER_ARGS) --format $(FORMAT)
+PARAMS_fetch := $(if $(CT_API_SOURCE),--source $(call q,$(CT_API_SOURCE)),$(BASE_URL_ARG)) $(FILTER_ARGS) --format $(FETCH_FORMAT)
 PARAMS_prepare := $(PREPARE_ARGS) --format $(FORMAT)
 PARAMS_embed := $(EMBED_ARGS) --format $(FORMAT)
 PARAMS_load := $(LOAD_ARGS)
@@ -127,7 +131,7 @@ NEEDS_DB_load := 1
 # files, as an older version left it) gets the marker file .ct-pipeline; the destructive targets touch only a
 # folder that has it.
 MARKER := $(CK)/.ct-pipeline
-OWN_FILES := \.gitkeep|\.lock|\.params|\.fetch-started|archive|update|embed-cache|load\.done(\.tmp)?|(fetch|prepare|embed)\.(ndjson|arrow)(\.partial|\.resume-src)?(\.meta\.json)?
+OWN_FILES := \.gitkeep|\.lock|\.params|\.fetch-started|archive|update|embed-cache|load\.done(\.tmp)?|(fetch|prepare|embed)\.(ndjson|arrow|parquet)(\.partial|\.resume-src)?(\.meta\.json)?
 ensure_ck = if [ ! -f $(call q,$(MARKER)) ] && { [ ! -d $(call q,$(CK)) ] || [ -z "$$(ls -A $(call q,$(CK)) | grep -vxE '$(OWN_FILES)')" ]; }; then \
   mkdir -p $(call q,$(CK)) && echo 'made by the ct-pipeline Makefile: make clean may empty this folder' > $(call q,$(MARKER)); fi
 
@@ -152,7 +156,7 @@ $(CK)/.params/%: FORCE
 
 # Move a finished checkpoint that is about to be replaced to $(CK)/archive/<step>.<UTC time>.<ext>.
 archive = if [ -f $@ ]; then mkdir -p $(CK)/archive; ts=$$(date -u +%Y%m%dT%H%M%SZ); \
-  mv $@ $(CK)/archive/$(1).$$ts.$(EXT); if [ -f $@.meta.json ]; then mv $@.meta.json $(CK)/archive/$(1).$$ts.$(EXT).meta.json; fi; fi
+  mv $@ $(CK)/archive/$(1).$$ts$(suffix $@); if [ -f $@.meta.json ]; then mv $@.meta.json $(CK)/archive/$(1).$$ts$(suffix $@).meta.json; fi; fi
 
 ## all (default) = load
 all: load
@@ -160,11 +164,11 @@ all: load
 ## prepare: clean, flat records → checkpoints/prepare.ndjson
 ## embed: records with vectors → checkpoints/embed.ndjson (texts already embedded come from the cache)
 ifneq ($(DRY_RUN),)
-fetch prepare embed: ; @$(MAKE) $(CK)/$@.$(EXT)
+fetch prepare embed: ; @$(MAKE) $(if $(filter fetch,$@),$(FETCH),$(CK)/$@.$(EXT))
 load: ; @$(MAKE) $(LOAD)
 else
 fetch prepare embed: | $(BUILD_STAMP)
-	@$(call lock,$@); $(MAKE) $(CK)/$@.$(EXT)
+	@$(call lock,$@); $(MAKE) $(if $(filter fetch,$@),$(FETCH),$(CK)/$@.$(EXT))
 
 ## load: upsert into DATABASE_URL (else PGlite in PGLITE_DIR), build the index → checkpoints/load.done
 load: | $(BUILD_STAMP)
@@ -180,7 +184,7 @@ $(FETCH): $(CK)/.params/fetch | $(BUILD_STAMP)
 	@for f in $@.partial $@.resume-src; do if [ -f $$f ] && [ $$f -ot $(CK)/.params/fetch ]; then rm -f $$f $$f.meta.json; fi; done
 	@# the day a fresh fetch started bounds the update cursor (a study updated meanwhile is dated that day or later)
 	@if [ ! -f $@.partial ] && [ ! -f $@.resume-src ]; then date -u +%Y-%m-%d > $(CK)/.fetch-started; fi
-	bin/ct-fetch $(FETCH_ARGS) --format $(FORMAT) --tee $@ --resume > /dev/null
+	bin/ct-fetch $(FETCH_ARGS) --format $(FETCH_FORMAT) --tee $@ --resume > /dev/null
 
 $(PREPARE): $(FETCH) $(CK)/.params/prepare | $(BUILD_STAMP)
 	@$(call archive,prepare)
@@ -203,7 +207,7 @@ UPDATE_RUN := $(UPDATE_DIR)/run
 CURSOR := $(UPDATE_DIR)/cursor
 # $(1) = the checkpoint folder whose complete load is being recorded, $(2) = that run's since-date
 record_cursor = mkdir -p $(call q,$(UPDATE_DIR)); cursor=$$(node scripts/make-helper.mjs cursor-record $(call q,$(CURSOR)) \
-  $(call q,$(or $(1),$(CK))/fetch.$(EXT)) $(call q,$(or $(1),$(CK))/.fetch-started) $(call q,$(PGLITE_DIR)) $(call q,$(TABLE)) \
+  $(call q,$(or $(1),$(CK))/fetch.$(FETCH_EXT)) $(call q,$(or $(1),$(CK))/.fetch-started) $(call q,$(PGLITE_DIR)) $(call q,$(TABLE)) \
   "$(2)" $(NUM_RECORDS)); if [ -n "$$cursor" ]; then echo "make: update cursor now $$cursor (in $(CURSOR)): make update fetches the studies updated since then" >&2; fi
 
 ## update: fetch only what changed since the update cursor, with every filter; prepare, embed, upsert it.
@@ -274,7 +278,7 @@ help:
 	@echo "  QUERY CONDITION STATUS   API filters (query.term, query.cond, filter.overallStatus)"
 	@echo "  CT_API_URL      API base URL (default https://clinicaltrials.gov/api/v2)"
 	@echo "  CT_API_SOURCE   name of the data in the fetch parameters instead of CT_API_URL (e.g. a mock on a random port)"
-	@echo "  FORMAT          ndjson (default) or arrow: checkpoint format and file suffix"
+	@echo "  FORMAT          ndjson (default), arrow or parquet: checkpoint format and file suffix"
 	@echo "  DATABASE_URL    Postgres URL (best from the environment); empty = PGlite in PGLITE_DIR (default data/pglite)"
 	@echo "  TABLE           target table (default clinical_trials)"
 	@echo "  EMBED_PROVIDER  openai or hash (default: openai when OPENAI_API_KEY/OPENAI_BASE_URL is set)"

@@ -82,6 +82,9 @@ runTool(TOOL, async () => {
   let resume: ResumeSource | undefined;
   if (args.resume) {
     if (!args.tee) throw new UsageError('--resume needs --tee FILE: the checkpoint to resume');
+    if (args.format === 'parquet') {
+      throw new UsageError('--resume needs an NDJSON or Arrow checkpoint: a Parquet file cut short has no footer and cannot be read');
+    }
     resume = findResume(args.tee, params, TOOL);
     if (!resume) note(`nothing to resume in ${args.tee}.partial; starting from the first page`);
   }

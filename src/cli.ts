@@ -42,9 +42,13 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
 /** The options every record tool has: input file, output, format, tee, rejects, quiet. */
 export function recordOptions<T>(y: Argv<T>) {
   return y
-    .positional('input', { type: 'string', default: '-', describe: 'input file (NDJSON or Arrow, detected); - = stdin' })
+    .positional('input', { type: 'string', default: '-', describe: 'input file (NDJSON, Arrow or Parquet, detected); - = stdin' })
     .option('out', { alias: 'o', type: 'string', describe: 'write records to FILE (atomically) instead of stdout', requiresArg: true })
-    .option('format', { choices: ['ndjson', 'arrow'] as const, default: 'ndjson' as const, describe: 'output format' })
+    .option('format', {
+      choices: ['ndjson', 'arrow', 'parquet'] as const,
+      default: 'ndjson' as const,
+      describe: 'output format; arrow: IPC file format in files (.arrows: stream), stream on stdout; parquet: zstd',
+    })
     .option('tee', { type: 'string', describe: 'also write the output to FILE, atomically, with FILE.meta.json', requiresArg: true })
     .option('rejects', { type: 'string', describe: 'write bad records to FILE (NDJSON) and go on; default: stop at the first', requiresArg: true })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress and no summary on stderr' });

@@ -50,6 +50,8 @@ export interface PreparedRecord {
   raw?: unknown;
 }
 
+const withoutNulls = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null));
+
 /** The fields of a prepared record, in order (without `raw`). */
 export const PREPARED_FIELDS = [
   'nct_id', 'title', 'official_title', 'acronym', 'status', 'study_type', 'phases', 'conditions', 'keywords',
@@ -175,7 +177,8 @@ export function prepareStudy(study: Obj, opts: { raw?: boolean } = {}): Prepared
     text,
     content_hash: sha256(text),
   };
-  if (opts.raw !== false) rec.raw = study;
+  // The API never sends a null section; Arrow input (a column per section) has nulls for absent ones: drop them.
+  if (opts.raw !== false) rec.raw = Object.values(study).includes(null) ? withoutNulls(study) : study;
   return rec;
 }
 

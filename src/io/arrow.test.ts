@@ -1,10 +1,33 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Field, List, RecordBatch, RecordBatchReader, Utf8, vectorFromArray } from 'apache-arrow';
+import {
+  DateDay,
+  DateMillisecond,
+  Dictionary,
+  Field,
+  Float16,
+  Int32,
+  Int64,
+  LargeList,
+  LargeUtf8,
+  List,
+  Map_,
+  RecordBatch,
+  RecordBatchReader,
+  Struct,
+  TimestampMillisecond,
+  Utf8,
+  tableFromIPC,
+  vectorFromArray,
+} from 'apache-arrow';
 import { ArrowEncoder, batchToRecords, EXTRA_COLUMN, type Rec } from './arrow.js';
 
+/** Through Arrow and back; the types are chosen from the first batch alone, so later values test the extra column. */
 function roundTrip(records: Rec[], maxRows = 2): Rec[] {
-  const enc = new ArrowEncoder(maxRows);
+  const enc = new ArrowEncoder(maxRows, 8 << 20, { peekRows: maxRows });
   const parts: Buffer[] = [];
   for (const r of records) {
     const b = enc.push(r);
@@ -102,4 +125,83 @@ test('string lists and strings from Arrow made elsewhere, nulls included', () =>
     { tags: null, s: null },
     { tags: [], s: '' },
   ]);
+});
+
+test('foreign types: Struct, Map, Int64, Date32, Date64, Timestamp, Dictionary, LargeUtf8, Float16, LargeList', () => {
+  const st = new Struct([new Field('a', new Int32(), true), new Field('b', new Utf8(), true)]);
+  const entries = new Struct<{ key: Utf8; value: Int32 }>([new Field('key', new Utf8(), false), new Field('value', new Int32(), true)] as never);
+  const map = new Map_(new Field('entries', entries, false));
+  const batch = new RecordBatch({
+    st: vectorFromArray([{ a: 1, b: 'x' }, { a: 2, b: null }], st).data[0],
+    m: vectorFromArray([new Map([['k', 1]]), new Map()], map).data[0],
+    i64: vectorFromArray([2n ** 40n, 2n ** 60n], new Int64()).data[0],
+    d32: vectorFromArray([new Date('2020-03-01'), null], new DateDay()).data[0],
+    d64: vectorFromArray([new Date('2021-12-31'), null], new DateMillisecond()).data[0],
+    ts: vectorFromArray([Date.UTC(2022, 0, 2, 3, 4, 5), null], new TimestampMillisecond()).data[0],
+    dict: vectorFromArray(['RECRUITING', 'RECRUITING'], new Dictionary(new Utf8(), new Int32())).data[0],
+    lu: vectorFromArray(['long', null], new LargeUtf8()).data[0],
+    f16: vectorFromArray([0.5, -2], new Float16()).data[0],
+    ll: vectorFromArray([[1n, 2n], []], new LargeList(new Field('item', new Int64(), true))).data[0],
+  });
+  assert.deepEqual([...batchToRecords(batch)], [
+    { st: { a: 1, b: 'x' }, m: { k: 1 }, i64: 2 ** 40, d32: '2020-03-01', d64: '2021-12-31', ts: '2022-01-02T03:04:05.000Z', dict: 'RECRUITING', lu: 'long', f16: 0.5, ll: [1, 2] },
+    { st: { a: 2 }, m: {}, i64: '1152921504606846976', d32: null, d64: null, ts: null, dict: 'RECRUITING', lu: null, f16: -2, ll: [] },
+  ]);
+  assert.doesNotThrow(() => JSON.stringify([...batchToRecords(batch)]), 'no BigInt left');
+});
+
+test('the pipeline fields keep their types when null or absent throughout the first batch; late strings stay strings', () => {
+  const enc = new ArrowEncoder(2, 8 << 20, { peekRows: 2 });
+  const recs: Rec[] = [{ nct_id: 'a', acronym: null }, { nct_id: 'b', acronym: null }, { nct_id: 'c', acronym: 'LATE', enrollment: 12 }];
+  const bytes = Buffer.concat([...recs.map((r) => enc.push(r) ?? Buffer.alloc(0)), enc.end()]);
+  const table = tableFromIPC(bytes);
+  assert.equal(String(table.schema.fields.find((f) => f.name === 'acronym')!.type), 'Utf8');
+  assert.equal(table.getChild('acronym')!.get(2), 'LATE', 'other readers see the plain string, not JSON text');
+  assert.deepEqual(readBack(bytes, {}), recs);
+});
+
+test('types come from a peek past the first batch: a later float widens an integer column for every reader', () => {
+  const enc = new ArrowEncoder(2);
+  const recs: Rec[] = [{ id: 'a', n: 1 }, { id: 'b', n: 2 }, { id: 'c', n: 2.5 }, { id: 'd', s: 'late' }];
+  const bytes = Buffer.concat([...recs.map((r) => enc.push(r) ?? Buffer.alloc(0)), enc.end()]);
+  const table = tableFromIPC(bytes);
+  assert.equal(table.batches.length, 2);
+  assert.equal(String(table.schema.fields.find((f) => f.name === 'n')!.type), 'Float64');
+  assert.equal(table.getChild('n')!.get(2), 2.5);
+  assert.equal(table.getChild('s')!.get(3), 'late');
+  assert.deepEqual(readBack(bytes, {}), recs);
+});
+
+test('the file container has the magic at both ends and reads back equal', () => {
+  const enc = new ArrowEncoder(1, 8 << 20, { container: 'file' });
+  const recs = [{ id: 'a', v: [0.5, 1] }, { id: 'b', v: [2, 3] }];
+  const bytes = Buffer.concat([...recs.map((r) => enc.push(r) ?? Buffer.alloc(0)), enc.end()]);
+  assert.equal(bytes.subarray(0, 6).toString(), 'ARROW1');
+  assert.equal(bytes.subarray(-6).toString(), 'ARROW1');
+  const out: Rec[] = [];
+  for (const batch of RecordBatchReader.from(bytes)) out.push(...batchToRecords(batch));
+  assert.deepEqual(out, recs);
+});
+
+test('Parquet: one row group per batch, read back equal, also with no records', async () => {
+  const { ParquetWriter, readParquetBatches } = await import('./parquet.js');
+  const { ArrowBatcher } = await import('./arrow.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ct-parquet-'));
+  try {
+    for (const recs of [[{ id: 'a', n: 1, v: [0.5, 1] }, { id: 'b', n: 2, v: [2, 3] }, { id: 'c', n: null, v: [4, 5], x: 'late' }], []]) {
+      const batcher = new ArrowBatcher({ maxRows: 1, peekRows: 1 });
+      const w = new ParquetWriter(1);
+      const parts: Buffer[] = [];
+      for (const r of recs) for (const b of batcher.push(r as Rec)) parts.push(await w.write(b));
+      parts.push(await w.finish(batcher.finalSchema()));
+      const path = join(dir, 'x.parquet');
+      writeFileSync(path, Buffer.concat(parts));
+      const batches = [];
+      for await (const b of readParquetBatches(path)) batches.push(b);
+      assert.equal(batches.length, recs.length, 'a row group per batch');
+      assert.deepEqual(batches.flatMap((b) => [...batchToRecords(b)]), recs);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

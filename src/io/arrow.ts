@@ -23,7 +23,9 @@ import {
   Int32,
   List,
   RecordBatch,
+  RecordBatchFileWriter,
   RecordBatchStreamWriter,
+  RecordBatchWriter,
   Schema,
   Struct,
   Type,
@@ -40,6 +42,7 @@ export type Rec = Record<string, unknown>;
 export const EXTRA_COLUMN = '__ct_extra';
 const META_ENCODING = 'ct-pipeline:encoding';
 const META_EXTRA = 'ct-pipeline:extra';
+const META_EXTENSION = 'ARROW:extension:name';
 
 type Kind = 'bool' | 'int32' | 'float64' | 'utf8' | 'json' | 'strlist' | 'f32vec' | 'f64vec';
 interface Column {
@@ -76,8 +79,35 @@ export function inferColumns(records: Rec[]): Column[] {
   return cols;
 }
 
+/**
+ * The types of the pipeline's own fields (ct-fetch's raw studies, ct-prepare's and ct-embed's records),
+ * used when every value seen fits: so a field that is null or absent throughout the peek still gets its
+ * real type, and a later value is a plain value for every reader, not text only ct-pipeline understands.
+ */
+const FIELD_KINDS: Record<string, Kind> = {
+  ...Object.fromEntries(
+    [
+      'nct_id', 'title', 'official_title', 'acronym', 'status', 'study_type', 'sponsor', 'start_date',
+      'primary_completion_date', 'completion_date', 'first_posted', 'last_update_posted', 'brief_summary',
+      'detailed_description', 'eligibility_criteria', 'sex', 'minimum_age', 'maximum_age', 'url', 'text',
+      'content_hash', 'embedding_model',
+    ].map((f) => [f, 'utf8' as Kind]),
+  ),
+  ...Object.fromEntries(['phases', 'conditions', 'keywords', 'collaborators', 'countries'].map((f) => [f, 'strlist' as Kind])),
+  ...Object.fromEntries(['has_results', 'healthy_volunteers', 'hasResults'].map((f) => [f, 'bool' as Kind])),
+  ...Object.fromEntries(['enrollment', 'location_count'].map((f) => [f, 'int32' as Kind])),
+  ...Object.fromEntries(
+    ['interventions', 'raw', 'protocolSection', 'resultsSection', 'annotationSection', 'documentSection', 'derivedSection'].map(
+      (f) => [f, 'json' as Kind],
+    ),
+  ),
+};
+
 function inferColumn(name: string, vs: unknown[]): Column {
-  if (vs.length === 0) return { name, kind: 'json' };
+  const known = FIELD_KINDS[name];
+  if (known && vs.every((v) => fits({ name, kind: known }, v))) return { name, kind: known };
+  // Null throughout the peek: a string column (the commonest such field); other later values go to the extra column.
+  if (vs.length === 0) return { name, kind: 'utf8' };
   if (vs.every((v) => typeof v === 'boolean')) return { name, kind: 'bool' };
   if (vs.every((v) => typeof v === 'number' && Number.isFinite(v))) {
     return { name, kind: vs.every(isInt32) ? 'int32' : 'float64' };
@@ -135,11 +165,17 @@ function arrowType(col: Column): DataType {
   }
 }
 
+/**
+ * JSON text in a Utf8 column, marked for ct-pipeline. (Not with Arrow's canonical `arrow.json` extension
+ * type: polars cannot read a file that uses it. Reading takes that mark from other writers, though.)
+ */
+const jsonFieldMeta = () => new Map([[META_ENCODING, 'json']]);
+
 export function schemaFor(cols: Column[]): Schema {
   const fields = cols.map(
-    (c) => new Field(c.name, arrowType(c), true, c.kind === 'json' ? new Map([[META_ENCODING, 'json']]) : undefined),
+    (c) => new Field(c.name, arrowType(c), true, c.kind === 'json' ? jsonFieldMeta() : undefined),
   );
-  fields.push(new Field(EXTRA_COLUMN, new Utf8(), true, new Map([[META_ENCODING, 'json']])));
+  fields.push(new Field(EXTRA_COLUMN, new Utf8(), true, jsonFieldMeta()));
   return new Schema(fields, new Map([[META_EXTRA, EXTRA_COLUMN]]));
 }
 
@@ -229,7 +265,10 @@ export class Float32Vector extends Float32Array {
 }
 
 function cellReader(field: Field, vector: Vector, opts: ReadOptions): CellReader {
-  const isJson = field.metadata.get(META_ENCODING) === 'json';
+  const isJson =
+    field.metadata.get(META_ENCODING) === 'json' ||
+    (field.metadata.get(META_EXTENSION) === 'arrow.json' &&
+      [Type.Utf8, Type.LargeUtf8, Type.Utf8View].includes((field.type as DataType).typeId));
   if (isJson && vector.data.length === 1 && vector.type.typeId === Type.Utf8) {
     const str = utf8Reader(vector.data[0]);
     return (row) => (vector.isValid(row) ? JSON.parse(str(row)) : null);
@@ -277,7 +316,11 @@ function cellReader(field: Field, vector: Vector, opts: ReadOptions): CellReader
       };
     }
   }
-  return (row) => (vector.isValid(row) ? toPlain(vector.get(row)) : null);
+  const conv = plainConverter(t);
+  return (row) => {
+    const v = vector.get(row);
+    return v === null || v === undefined ? null : conv(v);
+  };
 }
 
 /**
@@ -291,21 +334,91 @@ function utf8Reader(d: Data): (i: number) => string {
   return (i) => bytes.toString('utf8', offsets[i], offsets[i + 1]);
 }
 
-/** Arrow values → plain JSON-able values (for Arrow input made by other tools, too). */
+type Conv = (v: unknown) => unknown;
+const same: Conv = (v) => v;
+
+const MS_PER_DAY = 86_400_000;
+const asMs = (v: unknown): number => (v instanceof Date ? v.getTime() : typeof v === 'bigint' ? Number(v) : (v as number));
+
+/** An Int64/UInt64 value: a number when exact (|v| ≤ 2^53 − 1), else its decimal digits as a string. */
+const int64: Conv = (v) => {
+  if (typeof v !== 'bigint') return v;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v.toString();
+};
+
+/**
+ * How a non-null Arrow value of type `t` (as apache-arrow's `get` returns it) becomes a plain JSON value,
+ * for Arrow written by any implementation: Struct and Map → objects (a struct's null fields are left out:
+ * a struct cannot tell an absent key from a null, and writers such as polars fill absent keys with null),
+ * 64-bit integers → numbers (beyond 2^53 → strings), lists of any layout → arrays, Date32/Date64 →
+ * `YYYY-MM-DD`, Timestamp → ISO 8601, binary → base64, dictionary values → their values.
+ */
+export function plainConverter(t: DataType): Conv {
+  switch (t.typeId) {
+    case Type.Struct: {
+      const kids = (t as Struct).children.map((f) => [f.name, plainConverter(f.type)] as const);
+      return (v) => {
+        const row = v as Record<string, unknown>;
+        const o: Rec = {};
+        for (const [name, conv] of kids) {
+          const x = row[name];
+          if (x !== null && x !== undefined) o[name] = conv(x);
+        }
+        return o;
+      };
+    }
+    case Type.Map: {
+      const entry = t.children[0].type as Struct;
+      const key = plainConverter(entry.children[0].type);
+      const val = plainConverter(entry.children[1].type);
+      return (v) => {
+        const o: Rec = {};
+        for (const [k, x] of v as Iterable<[unknown, unknown]>) o[String(key(k))] = x == null ? null : val(x);
+        return o;
+      };
+    }
+    case Type.List:
+    case Type.FixedSizeList:
+    case Type.LargeList: {
+      const child = t.children[0]?.type as DataType | undefined;
+      const conv = child ? plainConverter(child) : same;
+      return (v) => Array.from(v as Iterable<unknown>, (x) => (x == null ? null : conv(x)));
+    }
+    case Type.Int:
+      return (t as unknown as { bitWidth: number }).bitWidth === 64 ? int64 : same;
+    case Type.Date:
+      return (v) => new Date(asMs(v)).toISOString().slice(0, 10);
+    case Type.Timestamp:
+      return (v) => new Date(asMs(v)).toISOString();
+    case Type.Time:
+    case Type.Duration:
+    case Type.Interval:
+    case Type.Decimal:
+      return (v) => (typeof v === 'bigint' ? int64(v) : ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v);
+    case Type.Binary:
+    case Type.LargeBinary:
+    case Type.FixedSizeBinary:
+    case Type.BinaryView:
+      return (v) => Buffer.from(v as Uint8Array).toString('base64');
+    case Type.Dictionary:
+      return plainConverter((t as unknown as { dictionary: DataType }).dictionary);
+    case Type.Union:
+      return (v) => toPlain(v);
+    default:
+      return (v) => (typeof v === 'bigint' ? int64(v) : v);
+  }
+}
+
+/** Last resort for values whose type says nothing more (union members). */
 function toPlain(v: unknown): unknown {
   if (v === null || v === undefined) return null;
-  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === 'bigint') return int64(v);
   if (typeof v !== 'object') return v;
   if (v instanceof Date) return v.toISOString();
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
-  const anyV = v as { toArray?: () => unknown; toJSON?: () => unknown; [Symbol.iterator]?: unknown };
-  if (typeof anyV.toArray === 'function' && typeof anyV[Symbol.iterator] === 'function') {
-    return Array.from(v as Iterable<unknown>, toPlain);
-  }
-  if (typeof anyV.toJSON === 'function') {
-    const o = anyV.toJSON() as Rec;
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, toPlain(x)]));
-  }
+  const anyV = v as { toJSON?: () => unknown };
+  if (typeof anyV.toJSON === 'function') return JSON.parse(JSON.stringify(anyV.toJSON(), (_k, x) => (typeof x === 'bigint' ? int64(x) : x)));
   return v;
 }
 
@@ -314,7 +427,10 @@ function toPlain(v: unknown): unknown {
  * Vectors are `number[]` unless `opts.float32Vectors` asks for views (see ReadOptions).
  */
 export function* batchToRecords(batch: RecordBatch, opts: ReadOptions = {}): Generator<Rec> {
-  const extraName = batch.schema.metadata.get(META_EXTRA);
+  // Parquet readers may drop the schema's metadata: the marked column's own name (and its JSON mark) also tell.
+  const extraName =
+    batch.schema.metadata.get(META_EXTRA) ??
+    (batch.schema.fields.some((f) => f.name === EXTRA_COLUMN && f.metadata.get(META_ENCODING) === 'json') ? EXTRA_COLUMN : undefined);
   const readers: [string, CellReader][] = [];
   let extraReader: CellReader | undefined;
   batch.schema.fields.forEach((field, i) => {
@@ -377,55 +493,154 @@ class ChunkQueue extends AsyncByteQueue {
   }
 }
 
-/**
- * Turns records into Arrow IPC stream bytes, batch by batch. `push` returns bytes whenever a batch is
- * complete (by rows or by approximate size); `end` returns the rest and the end-of-stream marker.
- */
-export class ArrowEncoder {
-  private pending: Rec[] = [];
-  private pendingBytes = 0;
-  private cols: Column[] | undefined;
-  private schema: Schema | undefined;
-  private readonly queue = new ChunkQueue();
-  private readonly writer = new RecordBatchStreamWriter({ autoDestroy: false });
+/** How record batches are laid out in bytes: the IPC stream format, or the IPC file format (magic + footer). */
+export type ArrowContainer = 'stream' | 'file';
 
-  constructor(
-    private readonly maxRows = 1024,
-    private readonly maxBytes = 8 << 20,
-  ) {
+/** A file named `.arrows` holds the stream format; any other file the file format (what file readers expect). */
+export const containerForPath = (path: string): ArrowContainer => (/\.arrows$/i.test(path) ? 'stream' : 'file');
+
+/**
+ * apache-arrow's file writer keeps the schema only in the footer. The format allows (and pyarrow writes) the
+ * schema message after the leading magic too, as in a stream: with it, a file cut short before its footer
+ * (a killed run's FILE.partial) is still readable as a stream up to its last complete batch.
+ */
+class FileWriterWithSchema extends RecordBatchFileWriter {
+  protected override _writeSchema(schema: Schema): this {
+    super._writeSchema(schema);
+    return (RecordBatchWriter.prototype as unknown as { _writeSchema(this: unknown, s: Schema): unknown })._writeSchema.call(this, schema) as this;
+  }
+}
+
+/** Serializes record batches of one schema into IPC stream or file bytes. */
+export class IpcWriter {
+  private readonly queue = new ChunkQueue();
+  private readonly writer: RecordBatchStreamWriter | RecordBatchFileWriter;
+  private started = false;
+
+  constructor(readonly container: ArrowContainer) {
+    this.writer =
+      container === 'file' ? new FileWriterWithSchema({ autoDestroy: false }) : new RecordBatchStreamWriter({ autoDestroy: false });
     this.writer.reset(this.queue as never);
   }
 
-  push(rec: Rec): Buffer | undefined {
-    this.pending.push(rec);
-    this.pendingBytes += approxSize(rec);
-    if (this.pending.length >= this.maxRows || this.pendingBytes >= this.maxBytes) return this.flush();
-    return undefined;
+  write(batch: RecordBatch): Buffer {
+    this.started = true;
+    this.writer.write(batch);
+    return this.queue.take();
   }
 
-  /** Encode the pending records as one batch now; returns the bytes produced (empty when nothing pending). */
-  flush(): Buffer {
-    if (this.pending.length > 0) {
-      if (!this.cols) {
-        this.cols = inferColumns(this.pending);
-        this.schema = schemaFor(this.cols);
-      }
-      this.writer.write(recordsToBatch(this.schema!, this.cols, this.pending));
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
+  /** The end-of-stream marker, or the file footer and closing magic. */
+  finish(schema: Schema): Buffer {
+    if (!this.started) this.writer.reset(this.queue as never, schema); // no batches: the schema alone
+    this.writer.finish();
     return this.queue.take();
+  }
+}
+
+export interface BatcherOptions {
+  /** Rows per batch at most (1024). */
+  maxRows?: number;
+  /** Approximate bytes per batch at most (8 MB). */
+  maxBytes?: number;
+  /**
+   * The column types come from the records seen before the first batch is written: up to this many rows
+   * (10,000) or bytes (64 MB), unless a flush comes first. A larger peek means fewer values that only the
+   * extra column can carry (see the module comment).
+   */
+  peekRows?: number;
+  peekBytes?: number;
+}
+
+/** Records → record batches of one schema, chosen from a peek at the first records. */
+export class ArrowBatcher {
+  private pending: Rec[] = [];
+  private pendingBytes = 0;
+  private cols: Column[] | undefined;
+  schema: Schema | undefined;
+  private readonly maxRows: number;
+  private readonly maxBytes: number;
+  private readonly peekRows: number;
+  private readonly peekBytes: number;
+
+  constructor(opts: BatcherOptions = {}) {
+    this.maxRows = opts.maxRows ?? 1024;
+    this.maxBytes = opts.maxBytes ?? 8 << 20;
+    this.peekRows = Math.max(this.maxRows, opts.peekRows ?? 10_000);
+    this.peekBytes = Math.max(this.maxBytes, opts.peekBytes ?? 64 << 20);
+  }
+
+  /** Completed batches, if any. */
+  push(rec: Rec): RecordBatch[] {
+    this.pending.push(rec);
+    this.pendingBytes += approxSize(rec);
+    if (this.schema) {
+      return this.pending.length >= this.maxRows || this.pendingBytes >= this.maxBytes ? this.flush() : [];
+    }
+    return this.pending.length >= this.peekRows || this.pendingBytes >= this.peekBytes ? this.flush() : [];
+  }
+
+  /** Every pending record as batches now (the schema is fixed from them if it was not yet). */
+  flush(): RecordBatch[] {
+    if (this.pending.length === 0) return [];
+    if (!this.cols) {
+      this.cols = inferColumns(this.pending);
+      this.schema = schemaFor(this.cols);
+    }
+    const out: RecordBatch[] = [];
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < this.pending.length; i++) {
+      bytes += approxSize(this.pending[i]);
+      if (i + 1 - start >= this.maxRows || bytes >= this.maxBytes || i === this.pending.length - 1) {
+        out.push(recordsToBatch(this.schema!, this.cols, this.pending.slice(start, i + 1)));
+        start = i + 1;
+        bytes = 0;
+      }
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    return out;
+  }
+
+  /** The schema to close an output with: the records' own, or (no records at all) only the extra column. */
+  finalSchema(): Schema {
+    if (!this.schema) {
+      this.cols = [];
+      this.schema = schemaFor([]);
+    }
+    return this.schema;
+  }
+}
+
+/**
+ * Records → Arrow IPC bytes (stream or file format), batch by batch. `push` returns bytes whenever
+ * batches are complete; `end` returns the rest and the end-of-stream marker or the file footer.
+ */
+export class ArrowEncoder {
+  private readonly batcher: ArrowBatcher;
+  private readonly writer: IpcWriter;
+
+  constructor(maxRows = 1024, maxBytes = 8 << 20, opts: { container?: ArrowContainer; peekRows?: number } = {}) {
+    this.batcher = new ArrowBatcher({ maxRows, maxBytes, peekRows: opts.peekRows });
+    this.writer = new IpcWriter(opts.container ?? 'stream');
+  }
+
+  private bytes(batches: RecordBatch[]): Buffer {
+    return Buffer.concat(batches.map((b) => this.writer.write(b)));
+  }
+
+  push(rec: Rec): Buffer | undefined {
+    const batches = this.batcher.push(rec);
+    return batches.length ? this.bytes(batches) : undefined;
+  }
+
+  /** Encode the pending records now; returns the bytes produced (empty when nothing pending). */
+  flush(): Buffer {
+    return this.bytes(this.batcher.flush());
   }
 
   end(): Buffer {
     const last = this.flush();
-    if (!this.schema) {
-      // No records at all: still a valid, empty Arrow stream (schema with only the extra column).
-      this.cols = [];
-      this.schema = schemaFor([]);
-      this.writer.reset(this.queue as never, this.schema);
-    }
-    this.writer.finish();
-    return Buffer.concat([last, this.queue.take()]);
+    return Buffer.concat([last, this.writer.finish(this.batcher.finalSchema())]);
   }
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { detectFormat, openInput, readNdjson, type InputItem } from './input.js';
+import { Field, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { ArrowEncoder } from './arrow.js';
 
 async function collect(it: AsyncIterable<InputItem>): Promise<InputItem[]> {
@@ -89,6 +90,30 @@ test('openInput reads an Arrow file of streams back to back through a file handl
     assert.ok(items[0].value && (items[0].value as { v: unknown }).v instanceof Float32Array);
     assert.deepEqual(JSON.parse(JSON.stringify(items.map((i) => i.value))), [...a, { id: 'd', n: 1 }]);
     assert.equal(input.bytesRead, input.sizeBytes);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unreadable Arrow input says where: record, batch and row', async () => {
+  const json = new Field('j', new Utf8(), true, new Map([['ct-pipeline:encoding', 'json']]));
+  const schema = new Schema([json]);
+  const batch = (vals: string[]) => new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: vals.length, nullCount: 0, children: [vectorFromArray(vals, new Utf8()).data[0]] }));
+  const bytes = RecordBatchStreamWriter.writeAll([batch(['1', '2']), batch(['3', '{oops'])]).toUint8Array(true);
+  const input = await openInput('-', Readable.from([Buffer.from(bytes)]));
+  await assert.rejects(collect(input), /stdin:4 \(batch 2, row 2\): unreadable Arrow input: .*JSON/);
+});
+
+test('an Arrow file cut short (no footer, as a killed run leaves it) is read up to its last complete batch', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-input-'));
+  try {
+    const enc = new ArrowEncoder(1, 8 << 20, { container: 'file', peekRows: 1 });
+    const recs = [{ id: 'a' }, { id: 'b' }];
+    const body = Buffer.concat(recs.map((r) => enc.push(r) ?? Buffer.alloc(0)));
+    const path = join(dir, 'cut.arrow.partial');
+    writeFileSync(path, body);
+    const items = await collect(await openInput(path));
+    assert.deepEqual(items.map((i) => i.value), recs);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

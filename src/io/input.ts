@@ -3,14 +3,17 @@
  * detected from the first bytes. Every item carries its position so errors can say `stdin:42`.
  */
 import { createReadStream, promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
 import { batchToRecords, type ReadOptions } from './arrow.js';
 import { RuntimeError } from './errors.js';
+import { PARQUET_MAGIC, readParquetBatches } from './parquet.js';
 
-export type Format = 'ndjson' | 'arrow';
+export type Format = 'ndjson' | 'arrow' | 'parquet';
 export type InputFormat = Format | 'arrow-file' | 'empty';
 
 /** One input item. `value` is the parsed JSON value; when the line was not valid JSON, `error` says why. */
@@ -39,8 +42,9 @@ export interface Input extends AsyncIterable<InputItem> {
 const ARROW_CONTINUATION = 0xffffffff;
 const ARROW_FILE_MAGIC = Buffer.from('ARROW1');
 
-/** Sniff the format from the first bytes: Arrow stream `ff ff ff ff`, Arrow file `ARROW1`, else NDJSON. */
+/** Sniff the format from the first bytes: Arrow stream `ff ff ff ff`, Arrow file `ARROW1`, Parquet `PAR1`, else NDJSON. */
 export function detectFormat(head: Uint8Array): InputFormat {
+  if (head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).equals(PARQUET_MAGIC)) return 'parquet';
   if (head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0) === ARROW_CONTINUATION) {
     return 'arrow';
   }
@@ -112,6 +116,8 @@ export async function openInput(path: string, stdin: Readable = process.stdin, o
       switch (format) {
         case 'ndjson':
           return readNdjson(bytes(), name);
+        case 'parquet':
+          return readParquet(stream, sizeBytes === undefined ? bytes() : undefined, path, name, opts);
         case 'arrow':
         case 'arrow-file':
           // A regular file is read through a file handle: the file format keeps its footer at the end, and
@@ -174,20 +180,72 @@ export async function* readNdjson(source: AsyncIterable<Buffer>, name: string): 
   }
 }
 
+/** Numbers each record of the Arrow input and says where a batch could not be read (`batch 3, row 17`). */
+class ArrowItems {
+  row = 0;
+  batches = 0;
+  private inBatch = 0;
+  constructor(
+    private readonly name: string,
+    private readonly opts: InputOptions,
+  ) {}
+  *items(batch: RecordBatch): Generator<InputItem> {
+    this.batches++;
+    this.inBatch = 0;
+    for (const value of batchToRecords(batch, this.opts)) {
+      this.row++;
+      this.inBatch++;
+      yield { where: `${this.name}:${this.row}`, line: this.row, value };
+    }
+  }
+  error(err: unknown, what = 'Arrow'): RuntimeError {
+    const at = this.batches ? ` (batch ${this.batches}, row ${this.inBatch + 1})` : '';
+    return new RuntimeError(`${this.name}:${this.row + 1}${at}: unreadable ${what} input: ${(err as Error).message}`);
+  }
+}
+
 /** Arrow IPC stream (one or several concatenated streams) → items. */
 async function* readArrow(source: AsyncIterable<Buffer>, name: string, opts: InputOptions): AsyncGenerator<InputItem> {
-  let row = 0;
+  const at = new ArrowItems(name, opts);
   try {
     for await (const reader of RecordBatchReader.readAll(source as AsyncIterable<Uint8Array>)) {
-      for await (const batch of reader) {
-        for (const value of batchToRecords(batch, opts)) {
-          row++;
-          yield { where: `${name}:${row}`, line: row, value };
-        }
-      }
+      for await (const batch of reader) yield* at.items(batch);
     }
   } catch (err) {
-    throw new RuntimeError(`${name}:${row + 1}: unreadable Arrow input: ${(err as Error).message}`);
+    throw at.error(err);
+  }
+}
+
+/**
+ * Parquet → items, a row group at a time. Parquet keeps its metadata at the end, so from a pipe the bytes
+ * are first spooled to a temporary file (removed afterwards).
+ */
+async function* readParquet(
+  stream: Readable,
+  piped: AsyncIterable<Buffer> | undefined,
+  path: string,
+  name: string,
+  opts: InputOptions,
+): AsyncGenerator<InputItem> {
+  let file = path;
+  let tmp: string | undefined;
+  if (piped) {
+    tmp = await fsp.mkdtemp(join(tmpdir(), 'ct-parquet-'));
+    file = join(tmp, 'input.parquet');
+    const fh = await fsp.open(file, 'w');
+    try {
+      for await (const b of piped) await fh.write(b);
+    } finally {
+      await fh.close();
+    }
+  } else stream.destroy();
+  const at = new ArrowItems(name, opts);
+  try {
+    for await (const batch of readParquetBatches(file)) yield* at.items(batch);
+  } catch (err) {
+    throw at.error(err, 'Parquet');
+  } finally {
+    if (tmp) await fsp.rm(tmp, { recursive: true, force: true });
   }
 }
 
@@ -200,46 +258,46 @@ async function* readArrowFile(
   opts: InputOptions,
 ): AsyncGenerator<InputItem> {
   const fh = await fsp.open(path, 'r');
+  // A file-format file without its closing magic was cut short (a killed run's FILE.partial): its body is
+  // the stream format after the 8-byte leading magic, so read that, up to the last complete batch.
+  const head = Buffer.alloc(8);
+  const tail = Buffer.alloc(6);
+  await fh.read(head, 0, 8, 0);
+  if (size >= 6) await fh.read(tail, 0, 6, size - 6);
+  const skip = head.subarray(0, 6).equals(ARROW_FILE_MAGIC) && !tail.equals(ARROW_FILE_MAGIC) ? 8 : 0;
   // apache-arrow takes anything with fd, stat and read for a file handle: note how far it has read.
   let end = 0;
   const handle = {
     fd: fh.fd,
-    stat: () => fh.stat(),
+    stat: async () => ({ ...(await fh.stat()), size: size - skip }),
     close: () => fh.close(),
     async read(buffer: Uint8Array, offset: number, length: number, position: number) {
-      const r = await fh.read(buffer, offset, length, position);
-      end = Math.max(end, position + r.bytesRead);
+      const r = await fh.read(buffer, offset, length, position + skip);
+      end = Math.max(end, position + skip + r.bytesRead);
       return r;
     },
   };
-  let row = 0;
-  const items = function* (batch: RecordBatch): Generator<InputItem> {
-    for (const value of batchToRecords(batch, opts)) {
-      row++;
-      yield { where: `${name}:${row}`, line: row, value };
-    }
-  };
+  const at = new ArrowItems(name, opts);
   try {
     const reader = await RecordBatchReader.from(handle as unknown as FileHandle);
     if (reader.isFile()) {
       // The footer is read first: count progress in batches.
-      let batches = 0;
       for await (const batch of reader) {
-        batches++;
-        yield* items(batch);
-        setBytes(Math.min(size, Math.round((size * batches) / Math.max(batches, reader.numRecordBatches || batches))));
+        yield* at.items(batch);
+        const n = at.batches;
+        setBytes(Math.min(size, Math.round((size * n) / Math.max(n, reader.numRecordBatches || n))));
       }
     } else {
       for await (const stream of RecordBatchReader.readAll(reader)) {
         for await (const batch of stream) {
-          yield* items(batch);
+          yield* at.items(batch);
           setBytes(end);
         }
       }
     }
     setBytes(size);
   } catch (err) {
-    throw new RuntimeError(`${name}:${row + 1}: unreadable Arrow input: ${(err as Error).message}`);
+    throw at.error(err);
   } finally {
     await fh.close().catch(() => undefined);
   }

@@ -1,13 +1,35 @@
 /**
- * Writing records: NDJSON (default) or Arrow IPC stream to stdout or `-o FILE`, optionally teed to a
- * checkpoint file. Honours backpressure on stdout; EPIPE ends the output quietly (the tee, if any, goes on
+ * Writing records: NDJSON (default), Arrow IPC or Parquet to stdout or `-o FILE`, optionally teed to a
+ * checkpoint file. Arrow goes to stdout and to `.arrows` files as the IPC stream format, to other files as
+ * the IPC file format (magic and footer: what file readers such as polars `read_ipc` or pyarrow
+ * `open_file` expect); the batches are built once and serialized per target. Parquet: zstd, one row group
+ * per batch. Honours backpressure on stdout; EPIPE ends the output quietly (the tee, if any, goes on
  * so the work is not lost); files are written atomically (see AtomicFile).
  */
 import type { Writable } from 'node:stream';
-import { ArrowEncoder, type Rec } from './arrow.js';
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { ArrowBatcher, IpcWriter, containerForPath, type Rec } from './arrow.js';
 import { AtomicFile } from './atomic-file.js';
 import { OutputClosed } from './errors.js';
 import type { Format } from './input.js';
+import { ParquetWriter } from './parquet.js';
+
+/** Serializes record batches for one target. */
+interface BatchSink {
+  /** undefined = stdout */
+  file: AtomicFile | undefined;
+  write(batch: RecordBatch): Buffer | Promise<Buffer>;
+  finish(schema: Schema): Buffer | Promise<Buffer>;
+}
+
+function batchSink(format: Format, file: AtomicFile | undefined): BatchSink {
+  if (format === 'parquet') {
+    const w = new ParquetWriter();
+    return { file, write: (b) => w.write(b), finish: (s) => w.finish(s) };
+  }
+  const w = new IpcWriter(file ? containerForPath(file.path) : 'stream');
+  return { file, write: (b) => w.write(b), finish: (s) => w.finish(s) };
+}
 
 export interface OutputOptions {
   /** Tool name, for metadata. */
@@ -34,7 +56,8 @@ export class RecordWriter {
   readonly startedAt = new Date();
   private readonly files: AtomicFile[] = [];
   private readonly stdout: Writable | undefined;
-  private readonly encoder: ArrowEncoder | undefined;
+  private readonly batcher: ArrowBatcher | undefined;
+  private readonly sinks: BatchSink[] = [];
   private text = '';
   private stdoutError: Error | undefined;
   private extraMeta: Record<string, unknown> = {};
@@ -43,7 +66,11 @@ export class RecordWriter {
     if (opts.out && opts.out !== '-') this.files.push(new AtomicFile(opts.out));
     else this.stdout = opts.stdout ?? process.stdout;
     if (opts.tee) this.files.push(new AtomicFile(opts.tee));
-    if (opts.format === 'arrow') this.encoder = new ArrowEncoder();
+    if (opts.format !== 'ndjson') {
+      this.batcher = new ArrowBatcher();
+      if (this.stdout) this.sinks.push(batchSink(opts.format, undefined));
+      for (const f of this.files) this.sinks.push(batchSink(opts.format, f));
+    }
     if (this.stdout) {
       this.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') this.stdoutClosed = true;
@@ -64,7 +91,7 @@ export class RecordWriter {
     this.writePartialMeta();
   }
 
-  private meta(status: 'partial' | 'complete'): Record<string, unknown> {
+  private meta(status: 'partial' | 'complete', file?: AtomicFile): Record<string, unknown> {
     return {
       tool: this.opts.tool,
       version: this.opts.version,
@@ -75,19 +102,19 @@ export class RecordWriter {
       finished_at: status === 'complete' ? new Date().toISOString() : null,
       records: this.count,
       bytes: this.bytes,
+      ...(file ? { bytes: file.bytes } : {}),
       ...this.extraMeta,
     };
   }
 
   private writePartialMeta(): void {
-    for (const f of this.files) f.writePartialMeta(this.meta('partial'));
+    for (const f of this.files) f.writePartialMeta(this.meta('partial', f));
   }
 
   async write(rec: Rec): Promise<void> {
     this.count++;
-    if (this.encoder) {
-      const bytes = this.encoder.push(rec);
-      if (bytes && bytes.length) await this.emit(bytes);
+    if (this.batcher) {
+      await this.writeBatches(this.batcher.push(rec));
     } else {
       this.text += JSON.stringify(rec) + '\n';
       if (this.text.length >= FLUSH_BYTES) await this.flushText();
@@ -99,10 +126,17 @@ export class RecordWriter {
    * Arrow batch), so that a checkpoint recorded afterwards (setMeta) never counts records still in memory.
    */
   async flush(): Promise<void> {
-    if (this.encoder) {
-      const bytes = this.encoder.flush();
-      if (bytes.length) await this.emit(bytes);
-    } else await this.flushText();
+    if (this.batcher) await this.writeBatches(this.batcher.flush());
+    else await this.flushText();
+  }
+
+  private async writeBatches(batches: RecordBatch[]): Promise<void> {
+    for (const batch of batches) {
+      for (const sink of this.sinks) {
+        const bytes = await sink.write(batch);
+        if (bytes.length) await this.emit(bytes, sink);
+      }
+    }
   }
 
   private async flushText(): Promise<void> {
@@ -112,10 +146,16 @@ export class RecordWriter {
     await this.emit(buf);
   }
 
-  private async emit(buf: Buffer): Promise<void> {
+  /** Bytes to every target, or (Arrow, Parquet) to the one target they were serialized for. */
+  private async emit(buf: Buffer, sink?: BatchSink): Promise<void> {
     if (this.stdoutError) throw this.stdoutError;
-    this.bytes += buf.length;
-    for (const f of this.files) f.write(buf);
+    if (sink?.file) {
+      sink.file.write(buf);
+      if (sink === this.sinks[0]) this.bytes += buf.length;
+      return;
+    }
+    if (!sink || sink === this.sinks[0]) this.bytes += buf.length;
+    if (!sink) for (const f of this.files) f.write(buf);
     const out = this.stdout;
     if (!out) return;
     if (this.stdoutClosed || out.destroyed) {
@@ -141,17 +181,19 @@ export class RecordWriter {
   /** Finish the stream (Arrow end-of-stream), fsync and rename the files into place, write their metadata. */
   async close(extraMeta: Record<string, unknown> = {}): Promise<void> {
     Object.assign(this.extraMeta, extraMeta);
-    if (this.encoder) await this.emitTail(this.encoder.end());
-    else await this.flushText().catch((e) => this.ignoreClosed(e));
-    for (const f of this.files) f.commit(this.meta('complete'));
+    if (this.batcher) {
+      await this.writeBatches(this.batcher.flush()).catch((e) => this.ignoreClosed(e));
+      const schema = this.batcher.finalSchema();
+      for (const sink of this.sinks) {
+        const tail = await sink.finish(schema);
+        if (tail.length) await this.emit(tail, sink).catch((e) => this.ignoreClosed(e));
+      }
+    } else await this.flushText().catch((e) => this.ignoreClosed(e));
+    for (const f of this.files) f.commit(this.meta('complete', f));
     const out = this.stdout;
     if (out && !this.stdoutClosed && !out.destroyed && out !== process.stdout) {
       await new Promise<void>((resolve) => out.end(resolve));
     }
-  }
-
-  private async emitTail(buf: Buffer): Promise<void> {
-    if (buf.length) await this.emit(buf).catch((e) => this.ignoreClosed(e));
   }
 
   private ignoreClosed(e: unknown): void {

@@ -50,6 +50,27 @@ test('empty arrays, bigint, floats, timestamps and dates', () => {
   );
 });
 
+test('dates as ClinicalTrials.gov gives them: month-only is the first of the month, year-only 1 January', () => {
+  const enc = new RowEncoder([{ name: 'd', type: 'date' }]);
+  const days = (v: unknown) => enc.encode([v]).readInt32BE(6);
+  assert.equal(days('2000-01-03'), 2);
+  assert.equal(days('2000-02'), 31);
+  assert.equal(days('2001'), 366);
+  assert.equal(days('1999-12-31T23:00:00Z'), -1);
+  assert.throws(() => enc.encode(['2007-02-30']), /field "d": expected a date, got "2007-02-30" \(no such day\)/);
+  assert.throws(() => enc.encode(['June 2007']), /field "d": expected a date YYYY-MM-DD \(or YYYY-MM\), got "June 2007"/);
+});
+
+test('jsonb: a string holding a JSON object or array is that value; other strings stay JSON strings', () => {
+  const enc = new RowEncoder([{ name: 'j', type: 'jsonb' }]);
+  const text = (v: unknown) => enc.encode([v]).subarray(2 + 4 + 1).toString();
+  assert.equal(text('{"protocolSection":{"a":1}}'), '{"protocolSection":{"a":1}}');
+  assert.equal(text(' [1,2]'), ' [1,2]');
+  assert.equal(text('late'), '"late"');
+  assert.equal(text('{not json'), '"{not json"');
+  assert.equal(text({ k: 'v' }), '{"k":"v"}');
+});
+
 test('a value that does not fit names its column; a wrong vector length is a DimensionError', () => {
   const enc = new RowEncoder([{ name: 'n', type: 'int4' }, { name: 'v', type: 'vector', dims: 3 }]);
   assert.throws(() => enc.encode(['x', null]), (e: Error) => e instanceof ValueError && /field "n": expected an integer, got "x"/.test(e.message));

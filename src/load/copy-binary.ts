@@ -88,6 +88,45 @@ function asTimeMs(v: unknown): number {
   return ms;
 }
 
+/**
+ * A date: `YYYY-MM-DD`, or month-only `YYYY-MM` (the first of the month) or `YYYY` (1 January), as
+ * ClinicalTrials.gov gives them; also a timestamp or a Date (its UTC day). Anything else, or a day that
+ * does not exist, is refused.
+ */
+function asDateMs(v: unknown): number {
+  if (typeof v === 'string') {
+    const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/.exec(v.trim());
+    if (m) {
+      const [y, mo, d] = [Number(m[1]), Number(m[2] ?? 1), Number(m[3] ?? 1)];
+      const ms = Date.UTC(y, mo - 1, d);
+      const back = new Date(ms);
+      if (back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d) return ms;
+      throw new ValueError(`expected a date, got ${describe(v)} (no such day)`);
+    }
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(v.trim())) throw new ValueError(`expected a date YYYY-MM-DD (or YYYY-MM), got ${describe(v)}`);
+  }
+  return asTimeMs(v);
+}
+
+/**
+ * JSON text for a jsonb value. A string that holds a JSON object or array (nested data another tool handed
+ * over as JSON text, e.g. an Arrow Utf8 column) is that object or array, not a JSON string.
+ */
+function jsonText(v: unknown): string {
+  if (typeof v === 'string') {
+    const t = v.trimStart();
+    if (t.startsWith('{') || t.startsWith('[')) {
+      try {
+        JSON.parse(v);
+        return v;
+      } catch {
+        // not JSON after all: a string
+      }
+    }
+  }
+  return JSON.stringify(v);
+}
+
 /** Write one non-null value of type `t` (length prefix included). */
 function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefined): void {
   switch (t) {
@@ -98,7 +137,7 @@ function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefi
     case 'json':
       return s.str(asText(v));
     case 'jsonb':
-      return s.str(JSON.stringify(v), 1); // jsonb binary = version byte 1 + JSON text
+      return s.str(jsonText(v), 1); // jsonb binary = version byte 1 + JSON text
     case 'bool':
       if (typeof v !== 'boolean') throw new ValueError(`expected true or false, got ${describe(v)}`);
       s.i32(1);
@@ -143,7 +182,7 @@ function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefi
       return;
     case 'date':
       s.i32(4);
-      return s.i32(Math.floor((asTimeMs(v) - PG_EPOCH_MS) / DAY_MS));
+      return s.i32(Math.floor((asDateMs(v) - PG_EPOCH_MS) / DAY_MS));
     case 'uuid': {
       const hex = typeof v === 'string' ? v.replace(/-/g, '') : '';
       if (!/^[0-9a-f]{32}$/i.test(hex)) throw new ValueError(`expected a UUID, got ${describe(v)}`);

@@ -15,8 +15,12 @@ import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type Encode
 import { buildHnswIndex, dropIndex, inspectHnswIndex, PGLITE_COMFORT_ROWS, REBUILD_FRACTION, type IndexResult, type IndexState } from './index.js';
 import { stageSql, writeBatch, type BatchResult, type BatchRows, type MergePlan } from './merge.js';
 import {
+  PARTIAL_DATES,
   columnsFromRecords,
+  commentSql,
   createTableSql,
+  datePrecision,
+  precisionColumn,
   ensureVectorExtension,
   isNumVector,
   PREPARED_TYPES,
@@ -125,7 +129,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
   let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName, { log: opts.log }));
   try {
     const setup = await prepareTable(db, opts, peekRecords);
-    const { plan, encoder, vectorColumn } = setup;
+    const { plan, encoder, vectorColumn, values } = setup;
     let expectedModel = setup.tableModel;
     const modelIndex = plan.columns.indexOf('embedding_model');
     let modelFrom = expectedModel !== undefined ? `the table ${opts.table.sql}` : '';
@@ -228,7 +232,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
       }
       let row: Buffer;
       try {
-        row = encoder.encode(plan.columns.map((c) => rec[c]), batch.arena);
+        row = encoder.encode(values(rec), batch.arena);
       } catch (err) {
         if (err instanceof DimensionError) {
           throw new DataError(item.where, `${opts.idField} ${String(id)}: ${err.message} (table ${opts.table.sql}); stopped before writing this batch`);
@@ -371,6 +375,8 @@ async function withRetries<T>(opts: LoadOptions, stats: LoadStats, what: string,
 interface TableSetup {
   plan: MergePlan;
   encoder: RowEncoder;
+  /** A record's values for plan.columns (the date precision columns derived from their dates). */
+  values: (rec: Record<string, unknown>) => unknown[];
   vectorColumn?: string;
   dims?: number;
   tableModel?: string;
@@ -390,12 +396,29 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     }
     if (defs.some((d) => d.sqlType.startsWith('vector('))) await ensureVectorExtension(db);
     await db.query(createTableSql(opts.table, defs, opts.idField));
+    for (const sql of commentSql(opts.table, defs)) await db.query(sql);
     opts.log(`created table ${opts.table.sql} (${defs.length + 1} columns)`);
     columns = (await readTableColumns(db, opts.table))!;
   } else if (opts.createTable) {
     columns = (await addMissingColumns(db, opts, peek, columns)) ?? columns;
   }
   const seen = new Set(peek.flatMap((r) => Object.keys(r)));
+  // `<date>_precision` columns are filled from their date field, unless the records carry them themselves.
+  const derived = new Map<string, string>();
+  for (const d of PARTIAL_DATES) {
+    const pc = columns.find((c) => c.name === precisionColumn(d));
+    if (pc && seen.has(d) && !seen.has(pc.name)) {
+      derived.set(pc.name, d);
+      seen.add(pc.name);
+    }
+  }
+  const textDates = columns.filter((c) => (PARTIAL_DATES as readonly string[]).includes(c.name) && c.type === 'text' && seen.has(c.name));
+  if (textDates.length) {
+    opts.log(
+      `${opts.table.sql} keeps its dates as text (${textDates.map((c) => c.name).join(', ')}; a table from an older ct-pipeline): ` +
+        'they load as before; see "Dates" in the README to make them date columns',
+    );
+  }
   const skipped = (c: TableColumn) =>
     c.name === 'loaded_at' || !seen.has(c.name) || (opts.noEmbeddings && (c.type === 'vector' || c.name === 'embedding_model'));
   const loaded = columns.filter((c) => !skipped(c));
@@ -446,5 +469,10 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     plan.keepVectors = { hash: 'content_hash', vectors, model: model && { column: model, vector: vectorColumn! } };
   }
   const dims = encCols.find((c) => c.name === vectorColumn)?.dims ?? columns.find((c) => c.name === vectorColumn)?.dims;
-  return { plan, encoder: new RowEncoder(encCols), vectorColumn, dims, tableModel };
+  const getters = plan.columns.map((c) => {
+    const from = derived.get(c);
+    return from ? (r: Record<string, unknown>) => datePrecision(r[from]) : (r: Record<string, unknown>) => r[c];
+  });
+  const values = (rec: Record<string, unknown>) => getters.map((g) => g(rec));
+  return { plan, encoder: new RowEncoder(encCols), values, vectorColumn, dims, tableModel };
 }

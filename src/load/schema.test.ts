@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { columnsFromRecords, createTableSql, inferSqlType, parseTableName, quoteIdent } from './schema.js';
+import { columnsFromRecords, commentSql, createTableSql, datePrecision, inferSqlType, parseTableName, quoteIdent } from './schema.js';
 
 test('quoteIdent doubles quotes: any text stays one identifier', () => {
   assert.equal(quoteIdent('t'), '"t"');
@@ -39,7 +39,8 @@ test('columnsFromRecords: prepared fields keep their types, --dimensions and --n
     { name: 'interventions', sqlType: 'jsonb' },
     { name: 'enrollment', sqlType: 'integer' },
     { name: 'has_results', sqlType: 'boolean' },
-    { name: 'start_date', sqlType: 'text' },
+    { name: 'start_date', sqlType: 'date' },
+    { name: 'start_date_precision', sqlType: 'text' },
     { name: 'embedding', sqlType: 'vector(2)' },
     { name: 'embedding_model', sqlType: 'text' },
     { name: 'extra', sqlType: 'double precision' },
@@ -54,4 +55,12 @@ test('columnsFromRecords: prepared fields keep their types, --dimensions and --n
 test('createTableSql quotes every identifier and adds loaded_at and the primary key', () => {
   const sql = createTableSql(parseTableName('s.t"x'), [{ name: 'id', sqlType: 'text' }, { name: 'v', sqlType: 'vector(3)' }], 'id');
   assert.equal(sql, 'CREATE TABLE "s"."t""x" (\n  "id" text NOT NULL,\n  "v" vector(3),\n  "loaded_at" timestamptz NOT NULL DEFAULT now(),\n  PRIMARY KEY ("id")\n)');
+});
+
+test('datePrecision: year, month or day as given; comments quote and cover every column', () => {
+  assert.deepEqual(['2007', '2007-06', '2007-06-15', null].map(datePrecision), ['year', 'month', 'day', null]);
+  const sql = commentSql(parseTableName('t'), [{ name: 'start_date', sqlType: 'date' }, { name: "o'k", sqlType: 'text' }]);
+  assert.equal(sql.length, 4, 'the table, each column and loaded_at');
+  assert.match(sql[1], /^COMMENT ON COLUMN "t"\."start_date" IS 'study start .*first of the month, see start_date_precision'$/);
+  assert.equal(sql[2], `COMMENT ON COLUMN "t"."o'k" IS 'the records'' field o''k (type inferred by ct-load)'`);
 });

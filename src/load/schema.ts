@@ -98,9 +98,21 @@ export async function readTableColumns(db: Db, table: TableName): Promise<TableC
   });
 }
 
-/** Column types of prepared records (ct-prepare's fields). Dates stay text: they can be `YYYY-MM`. */
+/** The prepared dates that can be month-only (`YYYY-MM`): each gets a `<name>_precision` column. */
+export const PARTIAL_DATES = ['start_date', 'primary_completion_date', 'completion_date'] as const;
+export const precisionColumn = (date: string): string => `${date}_precision`;
+
+/**
+ * Column types of prepared records (ct-prepare's fields). Dates are `date`: a month-only date is stored as
+ * the first of that month, and its `<name>_precision` column says `month` (or `day`, `year`).
+ */
 export const PREPARED_TYPES: Record<string, string> = {
   ...Object.fromEntries(PREPARED_FIELDS.map((f) => [f, 'text'])),
+  start_date: 'date',
+  primary_completion_date: 'date',
+  completion_date: 'date',
+  first_posted: 'date',
+  last_update_posted: 'date',
   phases: 'text[]',
   conditions: 'text[]',
   keywords: 'text[]',
@@ -167,6 +179,12 @@ export function columnsFromRecords(
     if (name === 'embedding_model' && opts.noEmbeddings) continue;
     cols.push({ name, sqlType });
   }
+  for (const d of PARTIAL_DATES) {
+    const at = cols.findIndex((c) => c.name === d);
+    if (at >= 0 && cols[at].sqlType === 'date' && !values.has(precisionColumn(d))) {
+      cols.splice(at + 1, 0, { name: precisionColumn(d), sqlType: 'text' });
+    }
+  }
   if (!values.has('embedding') && opts.dimensions && !opts.noEmbeddings) {
     cols.push({ name: 'embedding', sqlType: `vector(${opts.dimensions})` });
     if (!values.has('embedding_model')) cols.push({ name: 'embedding_model', sqlType: 'text' });
@@ -181,6 +199,67 @@ export function createTableSql(table: TableName, cols: ColumnDef[], idField: str
   defs.push(`${quoteIdent('loaded_at')} timestamptz NOT NULL DEFAULT now()`);
   defs.push(`PRIMARY KEY (${quoteIdent(idField)})`);
   return `CREATE TABLE ${table.sql} (\n  ${defs.join(',\n  ')}\n)`;
+}
+
+/** What each prepared column holds, for `COMMENT ON COLUMN` (psql `\d+` shows them). */
+const COLUMN_COMMENTS: Record<string, string> = {
+  nct_id: 'ClinicalTrials.gov identifier (NCT + 8 digits); the primary key',
+  title: 'brief title',
+  official_title: 'official title',
+  acronym: 'study acronym',
+  status: 'overall status, e.g. RECRUITING, COMPLETED',
+  study_type: 'INTERVENTIONAL, OBSERVATIONAL or EXPANDED_ACCESS',
+  phases: 'phase codes, e.g. {PHASE2,PHASE3}; NA when not applicable',
+  conditions: 'conditions or diseases studied',
+  keywords: 'keywords given by the sponsor',
+  interventions: 'interventions as [{"type", "name"}]',
+  sponsor: 'lead sponsor',
+  collaborators: 'collaborating organisations',
+  start_date: 'study start (actual or anticipated); a month-only date is the first of the month, see start_date_precision',
+  start_date_precision: 'precision of start_date as given: day, month or year',
+  primary_completion_date: 'primary completion; a month-only date is the first of the month, see primary_completion_date_precision',
+  primary_completion_date_precision: 'precision of primary_completion_date as given: day, month or year',
+  completion_date: 'study completion; a month-only date is the first of the month, see completion_date_precision',
+  completion_date_precision: 'precision of completion_date as given: day, month or year',
+  first_posted: 'date first posted on ClinicalTrials.gov',
+  last_update_posted: 'date of the last update posted (the version column of incremental loads)',
+  enrollment: 'enrollment count (actual or anticipated)',
+  has_results: 'whether results are posted',
+  brief_summary: 'brief summary (Markdown as given)',
+  detailed_description: 'detailed description (Markdown as given)',
+  eligibility_criteria: 'eligibility criteria (Markdown as given)',
+  sex: 'ALL, FEMALE or MALE',
+  minimum_age: 'minimum age as given, e.g. 18 Years',
+  maximum_age: 'maximum age as given',
+  healthy_volunteers: 'whether healthy volunteers are accepted',
+  countries: 'distinct countries of the locations, sorted',
+  location_count: 'number of locations',
+  url: 'the study page on ClinicalTrials.gov',
+  text: 'the passage that was embedded (labelled title, conditions, interventions, summary, eligibility …)',
+  content_hash: 'hex SHA-256 of text: unchanged text, unchanged vector',
+  raw: 'the study exactly as the ClinicalTrials.gov API v2 returned it',
+  embedding: 'embedding of text (cosine distance: embedding <=> query)',
+  embedding_model: 'provider/model@dimensions that made embedding',
+  loaded_at: 'when ct-load last wrote this row',
+};
+
+/** `COMMENT ON` statements for a table created by ct-load: the known columns, and a note for the others. */
+export function commentSql(table: TableName, cols: ColumnDef[]): string[] {
+  const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const out = [`COMMENT ON TABLE ${table.sql} IS ${lit('loaded by ct-load (ct-pipeline); merged by id, one row per record')}`];
+  for (const name of [...cols.map((c) => c.name), 'loaded_at']) {
+    const text = COLUMN_COMMENTS[name] ?? `the records' field ${name} (type inferred by ct-load)`;
+    out.push(`COMMENT ON COLUMN ${table.sql}.${quoteIdent(name)} IS ${lit(text)}`);
+  }
+  return out;
+}
+
+/** The precision of a date as given: `YYYY` year, `YYYY-MM` month, else day; null for no date. */
+export function datePrecision(v: unknown): string | null {
+  if (typeof v !== 'string') return v == null ? null : 'day';
+  if (/^\d{4}$/.test(v.trim())) return 'year';
+  if (/^\d{4}-\d{2}$/.test(v.trim())) return 'month';
+  return 'day';
 }
 
 /** Make sure pgvector is there: create it if missing (needs the privilege), tolerate its absence of rights if present. */

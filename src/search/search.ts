@@ -81,6 +81,8 @@ export interface SearchTarget {
   /** Columns returned with each hit (all but raw and the vector). */
   columns: string[];
   model: string;
+  /** The start_date column's type: `text` in tables made before dates were typed. */
+  startDateType: 'date' | 'text';
 }
 
 /** Inspect the table once: its columns and the one embedding model it holds. */
@@ -99,7 +101,8 @@ export async function openSearchTarget(db: Db, table: TableName, idColumn: strin
   if (rows.length > 1) throw new RuntimeError(`table ${table.sql} mixes embedding models (${rows.map((r) => r.model).join(', ')}); cannot compare vectors`);
   if (!rows[0].model) throw new RuntimeError(`table ${table.sql} does not record its embedding_model`);
   const columns = names.filter((n) => n !== 'raw' && n !== embeddingColumn);
-  return { db, table, idColumn, embeddingColumn, columns, model: rows[0].model };
+  const startDateType = cols.find((c) => c.name === 'start_date')?.type === 'date' ? 'date' : 'text';
+  return { db, table, idColumn, embeddingColumn, columns, model: rows[0].model, startDateType };
 }
 
 export interface Hit {
@@ -127,7 +130,7 @@ export async function search(target: SearchTarget, provider: Provider, query: st
       hybrid: opts.hybrid,
       pool: Math.max(100, opts.limit * 4),
     },
-    opts.filters,
+    { ...opts.filters, startDateType: target.startDateType },
     pgvector.toSql(Array.from(vec)) as string, // (toSql rejects a Float32Array itself)
     query,
   );

@@ -12,6 +12,8 @@ export interface SearchFilters {
   country?: string;
   startYear?: number;
   studyType?: string;
+  /** `date` (tables from this version) or `text` (older tables: `YYYY-MM` or `YYYY-MM-DD`); default date. */
+  startDateType?: 'date' | 'text';
 }
 
 export interface SearchSql {
@@ -58,7 +60,11 @@ export function filterClauses(f: SearchFilters, params: unknown[]): { clauses: s
   }
   if (f.startYear !== undefined) {
     columns.push('start_date');
-    clauses.push(`substr("start_date", 1, 4) >= ${p(String(f.startYear))}`);
+    clauses.push(
+      f.startDateType === 'text'
+        ? `substr("start_date", 1, 4) >= ${p(String(f.startYear))}`
+        : `"start_date" >= make_date(${p(f.startYear)}::int, 1, 1)`,
+    );
   }
   if (f.studyType) {
     columns.push('study_type');
