@@ -236,6 +236,22 @@ describe('openai provider against the mock', () => {
     }
   });
 
+  test('an answer with repeated indices is a failed request: retried, then exit 1 naming the batch, never a null vector', async () => {
+    mock.resetStats();
+    mock.setFaults({ sameIndex: true });
+    try {
+      const out = tmp('same-index.ndjson');
+      const r = await run(['--no-cache', '--dimensions', '8', '--max-retries', '2', '-o', out], preparedText, oenv());
+      assert.equal(r.code, 1, fail(r));
+      assert.match(r.stderr, /^ct-embed: batch 1 \(stdin:1–stdin:\d+\): gave up after 3 attempts: server answered index 0 twice/);
+      assert.equal(mock.stats.requests, 3);
+      assert.equal(r.stdout, '');
+      assert.throws(() => readFileSync(out), /ENOENT/, 'no output file is committed');
+    } finally {
+      mock.setFaults({});
+    }
+  });
+
   test('the API key never appears on stderr or in the checkpoint metadata', async () => {
     const tee = tmp('out.ndjson');
     const ok = await run(['--tee', tee, '--dimensions', '8', '--no-cache'], preparedText, oenv());

@@ -12,7 +12,8 @@ import type { InputItem } from '../io/input.js';
 import { Batcher, type Batch, type BatchLimits } from './batching.js';
 import { textKey, type EmbeddingCache } from './cache.js';
 import { modelLabel, type Provider } from './providers/types.js';
-import type { Outcome, Sender } from './sender.js';
+import { BadAnswerError, type Outcome, type Sender } from './sender.js';
+import { RuntimeError } from '../io/errors.js';
 import { fitTokens, MAX_INPUT_TOKENS } from './tokens.js';
 
 export interface EmbedOptions {
@@ -90,6 +91,7 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
 
   const dispatch = (batch: Batch<Wanted>) => {
     stats.batches++;
+    const number = stats.batches;
     stats.texts += batch.items.length;
     stats.tokens += batch.totalTokens;
     const sender = o.sender;
@@ -112,6 +114,11 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
         });
       })
       .catch((err: unknown) => {
+        if (err instanceof BadAnswerError) {
+          const from = batch.items[0]!.entries[0]!.item.where;
+          const to = batch.items.at(-1)!.entries[0]!.item.where;
+          err = new RuntimeError(`batch ${number} (${from}–${to}): ${err.message}`);
+        }
         failure ??= err;
       })
       .finally(() => {
