@@ -14,7 +14,7 @@ import { HASH_MODEL, hashProvider } from '../src/embed/providers/hash.js';
 import { OPENAI_MODELS, openaiProvider } from '../src/embed/providers/openai.js';
 import { modelLabel, type Provider } from '../src/embed/providers/types.js';
 import { Sender } from '../src/embed/sender.js';
-import { idGetter, textGetter } from '../src/embed/text.js';
+import { idGetter, requireFields, textGetter } from '../src/embed/text.js';
 import { Pacer } from '../src/util/retry.js';
 
 const TOOL = 'ct-embed';
@@ -97,7 +97,7 @@ runTool(TOOL, async () => {
         });
     const stats = emptyStats();
     const records = embedStream(
-      input,
+      requireFields(input, args),
       {
         provider,
         text: textGetter(args),

@@ -147,6 +147,38 @@ describe('hash provider (offline)', () => {
   });
 });
 
+describe('what is not text', () => {
+  test('a --text-field or --template field no record has → exit 2 naming the fields there, nothing written', async () => {
+    const out = tmp('typo.ndjson');
+    const r = await run(['--provider', 'hash', '--text-field', 'nope', '-o', out], preparedText);
+    assert.equal(r.code, 2, fail(r));
+    assert.match(r.stderr, /^ct-embed: --text-field nope: none of the first 40 records has that field; fields there: nct_id, .*\btext\b/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.throws(() => readFileSync(out), /ENOENT/);
+    const t = await run(['--provider', 'hash', '--template', '{titel}\\n{text}'], preparedText);
+    assert.equal(t.code, 2, fail(t));
+    assert.match(t.stderr, /^ct-embed: --template: \{titel\}: none of the first 40 records has that field; fields there: nct_id, /);
+    assert.equal(t.stdout, '');
+  });
+
+  test('a record whose text is missing, a number or an object is a bad record; good ones around it come through', async () => {
+    const docs = [{ id: 1, text: 'Cats purr.' }, { id: 2 }, { id: 3, text: 42 }, { id: 4, text: { a: 1 } }, { id: 5, text: '' }, { id: 6, text: 'Dogs bark.' }];
+    const stop = await run(['--provider', 'hash', '--dimensions', '8'], ndjson(docs));
+    assert.equal(stop.code, 1, fail(stop));
+    assert.equal(stop.stderr, 'ct-embed: stdin:2: 2: no field "text" (see --text-field)\n');
+    const rejects = tmp('rejects.ndjson');
+    const r = await run(['--provider', 'hash', '--dimensions', '8', '--rejects', rejects], ndjson(docs));
+    assert.equal(r.code, 0, fail(r));
+    assert.deepEqual(lines(r.stdout).map((x) => [x.id, Array.isArray(x.embedding)]), [[1, true], [5, false], [6, true]]);
+    assert.deepEqual(lines(readFileSync(rejects, 'utf8')).map((x) => [x.where, x.reason]), [
+      ['stdin:2', '2: no field "text" (see --text-field)'],
+      ['stdin:3', '3: field "text" is a number (42), not text'],
+      ['stdin:4', '4: field "text" is an object, not text'],
+    ]);
+    assert.match(r.stderr, /6 records, 2 embedded, 1 empty, 3 rejected/);
+  });
+});
+
 describe('openai provider against the mock', () => {
   let mock: OpenAIMock;
   before(async () => {

@@ -14,11 +14,13 @@ import { textKey, type EmbeddingCache } from './cache.js';
 import { modelLabel, type Provider } from './providers/types.js';
 import { BadAnswerError, type Outcome, type Sender } from './sender.js';
 import { RuntimeError } from '../io/errors.js';
+import type { TextOf } from './text.js';
 import { fitTokens, MAX_INPUT_TOKENS } from './tokens.js';
 
 export interface EmbedOptions {
   provider: Provider;
-  text: (rec: Rec) => string;
+  /** The text to embed, or why the record has none that can be (a bad record). */
+  text: TextOf;
   id: (rec: Rec) => string | undefined;
   embeddingField: string;
   /** Cut texts over the per-input limit (true) or reject their records (false, `--no-truncate`). */
@@ -146,6 +148,11 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
 
   const take = (entry: Entry, rec: Rec) => {
     const text = o.text(rec);
+    if (typeof text !== 'string') {
+      entry.done = true;
+      entry.error = text.error;
+      return;
+    }
     if (text === '') {
       stats.empty++;
       entry.done = true;
