@@ -212,7 +212,7 @@ function writeTextArray(s: Scratch, v: unknown, elemOid: number): void {
   s.view.setInt32(lenAt, s.pos - lenAt - 4);
 }
 
-/** A vector whose length differs from the column's dimension: stops the run (not a rejectable record). */
+/** A vector whose length differs from the column's dimension (the loader rejects that record, naming both). */
 export class DimensionError extends ValueError {
   override name = 'DimensionError';
   constructor(

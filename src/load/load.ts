@@ -199,10 +199,9 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
       try {
         row = encoder.encode(plan.columns.map((c) => rec[c]), batch.arena);
       } catch (err) {
-        if (err instanceof DimensionError) {
-          throw new DataError(item.where, `${opts.idField} ${String(id)}: ${err.message} (table ${opts.table.sql}); stopped before writing this batch`);
-        }
-        if (err instanceof ValueError) return rejectItem(item, err.message);
+        // A malformed vector (wrong length, non-numbers, not a list) is that record's problem: rejected with its position.
+        if (err instanceof DimensionError) return rejectItem(item, `${opts.idField} ${String(id)}: ${err.message} (table ${opts.table.sql})`);
+        if (err instanceof ValueError) return rejectItem(item, `${opts.idField} ${String(id)}: ${err.message}`);
         throw err;
       }
       const key = String(id);
