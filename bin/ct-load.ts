@@ -93,6 +93,7 @@ runTool(TOOL, async () => {
         `${stats.rejected} rejected`, `${stats.retried} retried`, `${stats.batches} batches`,
       ];
       if (stats.duplicates) parts.push(`${stats.duplicates} repeated ids (the later record loaded)`);
+      if (stats.nulCleaned) parts.push(`${stats.nulCleaned} with NUL characters cleaned`);
       parts.push(`${fmtSeconds(secs)} (${Math.round(stats.read / Math.max(secs, 1e-3))} rows/s)`);
       const ix = stats.index;
       if (ix) {

@@ -263,6 +263,26 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.equal(n.n, 35);
   });
 
+  test('a NUL character in a text or jsonb field is removed and counted; the good records of its batch load', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records({ dims: 0 });
+    recs[2].title = 'Bad\u0000Title';
+    recs[5].conditions = ['A\u0000B'];
+    (recs[7].raw as Record<string, unknown>).note = 'x\u0000y';
+    const r = await run('ct-load', ['--table', t, '--create-table'], ndjson(recs), getBackend().db);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(summaryOf(r), /^ct-load: 40 in, 40 inserted, 0 updated, 0 unchanged, 0 rejected, 0 retried, 1 batches, 3 with NUL characters cleaned,/);
+    const rows = await getBackend().query<{ title: string; c: string[]; note: string }>(
+      `SELECT title, conditions AS c, raw->>'note' AS note FROM ${q(t)} WHERE nct_id = ANY($1) ORDER BY nct_id`,
+      [[recs[2].nct_id, recs[5].nct_id, recs[7].nct_id]],
+    );
+    const byId = (i: number) => rows[[recs[2], recs[5], recs[7]].map((x) => x.nct_id).sort().indexOf(recs[i].nct_id)];
+    assert.equal(byId(2).title, 'BadTitle');
+    assert.deepEqual(byId(5).c, ['AB']);
+    assert.equal(byId(7).note, 'xy');
+  });
+
   test('a table name with quotes and semicolons stays a name', async () => {
     const t = `${tableBase}_"x"; DROP TABLE y; --`;
     dropAfter.push(t);

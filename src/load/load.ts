@@ -59,11 +59,13 @@ export interface LoadStats {
   unchanged: number;
   retried: number;
   batches: number;
+  /** Records with NUL characters removed from a string (Postgres text and jsonb cannot hold them). */
+  nulCleaned: number;
   index?: IndexResult;
 }
 
 export const newLoadStats = (): LoadStats => ({
-  read: 0, rejected: 0, duplicates: 0, inserted: 0, updated: 0, unchanged: 0, retried: 0, batches: 0,
+  read: 0, rejected: 0, duplicates: 0, inserted: 0, updated: 0, unchanged: 0, retried: 0, batches: 0, nulCleaned: 0,
 });
 
 const YIELD_EVERY = 32;
@@ -198,6 +200,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
       let row: Buffer;
       try {
         row = encoder.encode(plan.columns.map((c) => rec[c]), batch.arena);
+        if (encoder.nulCleaned) stats.nulCleaned++;
       } catch (err) {
         // A malformed vector (wrong length, non-numbers, not a list) is that record's problem: rejected with its position.
         if (err instanceof DimensionError) return rejectItem(item, `${opts.idField} ${String(id)}: ${err.message} (table ${opts.table.sql})`);
