@@ -33,10 +33,21 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
     .version(VERSION)
     .help('help')
     .alias('help', 'h')
-    .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true })
+    // One value per flag: `--status RECRUITING cancer` keeps `cancer` a positional. List options are
+    // repeatable (and take comma lists); a single-value option given twice keeps the last value.
+    .parserConfiguration({ 'duplicate-arguments-array': true, 'greedy-arrays': false, 'strip-aliased': true })
+    .middleware(lastValueWins as never, true)
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
+}
+
+/** A single-value option given more than once arrives as a list: keep its last value, in every tool. */
+function lastValueWins(argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }): void {
+  const lists = new Set(y.getOptions().array);
+  for (const [k, v] of Object.entries(argv)) {
+    if (k !== '_' && Array.isArray(v) && !lists.has(k)) argv[k] = v.at(-1);
+  }
 }
 
 /** The options every record tool has: input file, output, format, tee, rejects, quiet. */
