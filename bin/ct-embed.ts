@@ -62,7 +62,10 @@ runTool(TOOL, async () => {
   const maxTokens = Math.min(MAX_BATCH_TOKENS, args.maxTpm ?? Infinity);
   const price = remote ? pricePerMillion('openai', provider.model, args.price) : 0;
 
-  await withRecordIO(TOOL, argv as never, async ({ input, writer, rejects, progress }) => {
+  // A dry run writes no records: no output file and no checkpoint that could pass for a finished run.
+  const ioArgs = args.dryRun ? { ...argv, out: undefined, tee: undefined } : argv;
+  if (args.dryRun && (args.out || args.tee) && !args.quiet) process.stderr.write(`${TOOL}: --dry-run writes no records: ${[args.out, args.tee].filter(Boolean).join(', ')} left alone\n`);
+  await withRecordIO(TOOL, ioArgs as never, async ({ input, writer, rejects, progress }) => {
     const cache = cacheDir ? new EmbeddingCache(cacheDir, { provider: provider.name, model: provider.model, dims: provider.dims }) : undefined;
     const concurrency = new AdaptiveConcurrency(args.concurrency);
     const sender = args.dryRun

@@ -3,7 +3,7 @@
  * or the offline hash provider. Every test gets its own cache directory and HOME.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -249,6 +249,16 @@ describe('openai provider against the mock', () => {
     assert.match(again.stderr, /301 cached, 0 texts sent/);
     const dry2 = await run([...args, '--dry-run'], input, oenv());
     assert.match(dry2.stderr, /0 texts to send \(0 tokens, 0 requests\)/);
+  });
+
+  test('--dry-run -o FILE --tee FILE writes no file and no checkpoint', async () => {
+    const out = tmp('dry.ndjson');
+    const tee = tmp('dry-tee.ndjson');
+    const r = await run(['--dry-run', '-o', out, '--tee', tee, '--dimensions', '8', '--no-cache'], preparedText, oenv());
+    assert.equal(r.code, 0, fail(r));
+    assert.match(r.stderr, /^ct-embed: --dry-run writes no records: .*dry\.ndjson, .*dry-tee\.ndjson left alone\n/);
+    assert.match(r.stderr, /dry run for openai\/text-embedding-3-small@8: 40 records/);
+    for (const f of [out, tee, `${out}.meta.json`, `${tee}.meta.json`, `${out}.partial`, `${tee}.partial`]) assert.equal(existsSync(f), false, f);
   });
 
   test('a 429 storm (30%, plus 500s and resets) completes with every record embedded', async () => {
