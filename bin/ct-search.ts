@@ -52,6 +52,9 @@ runTool(TOOL, async () => {
   nonEmpty('condition', a.condition);
   nonEmpty('country', a.country);
   const table = tableOption(a.table);
+  if (a.query === undefined && process.stdin.isTTY) {
+    process.stderr.write(`${TOOL}: reading queries from the terminal, one per line (end with Ctrl-D); or give the query as an argument\n`);
+  }
   const format = a.format ?? (process.stdout.isTTY ? 'table' : 'ndjson');
   const db = await connect(chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL }), TOOL);
   try {
@@ -64,9 +67,6 @@ runTool(TOOL, async () => {
     const writer = format === 'ndjson'
       ? new RecordWriter({ tool: TOOL, version: VERSION, format: 'ndjson', options: redactOptions(argv) })
       : undefined;
-    if (a.query === undefined && process.stdin.isTTY) {
-      process.stderr.write(`${TOOL}: reading queries from the terminal, one per line (end with Ctrl-D); or give the query as an argument\n`);
-    }
     const queries: AsyncIterable<string> = a.query !== undefined
       ? (async function* () { yield a.query!; })()
       : createInterface({ input: process.stdin, crlfDelay: Infinity });

@@ -97,7 +97,15 @@ export async function withRecordIO(
   fn: (io: RecordIO) => Promise<string>,
   opts: RecordIOOptions = {},
 ): Promise<void> {
+  const fromStdin = argv.input === '-' || argv.input === '';
+  if (!opts.noInput && fromStdin && process.stdin.isTTY) {
+    process.stderr.write(`${tool}: reading records from the terminal (end with Ctrl-D); give an input file or pipe records in (see --help)\n`);
+  }
   const input = opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input);
+  if (input.format === 'empty' && !opts.noInput) {
+    // Most often the command before this one in a pipeline failed: say so, whatever --quiet says.
+    process.stderr.write(`${tool}: warning: no records in ${input.name}${fromStdin ? ' (did the command before it fail? `set -o pipefail` makes a pipeline fail with it)' : ''}\n`);
+  }
   const options = redactOptions(argv);
   if (opts.noInput) delete options.input;
   const writer = new RecordWriter({

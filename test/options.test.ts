@@ -47,7 +47,7 @@ test('a single-value option given twice keeps the last value, in every tool', ()
   // Empty input: ct-load stops before connecting, after parsing --table.
   const t = run('ct-load', ['--table', 'a', '--table', 'b.c']);
   assert.equal(t.code, 0, t.stderr);
-  assert.match(t.stderr, /^ct-load: loading into "b"."c" at /);
+  assert.match(t.stderr, /^ct-load: loading into "b"."c" at /m);
   const e = run('ct-embed', ['--provider', 'hash', '--dimensions', '4', '--dimensions', '8', '-q', '--text-field', 'x', '--text-field', 'text'], '{"text":"a"}\n');
   assert.equal(e.code, 0, e.stderr);
   assert.equal((JSON.parse(e.stdout) as { embedding: number[] }).embedding.length, 8);
@@ -78,4 +78,29 @@ test('filters are checked: unknown statuses, phases and study types → exit 2 l
   // Statuses in any case and with spaces are the API's codes.
   const ok = run('ct-search', ['x', '--status', 'not yet recruiting', '--table', `options_missing_${process.pid}`]);
   assert.equal(ok.code, 1, ok.stderr);
+});
+
+const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+
+test('a tool about to read records (or queries) from a terminal prints a one-line hint', { skip: !hasScript && 'needs script(1) for a terminal' }, () => {
+  for (const [tool, args, want] of [
+    ['ct-prepare', ['-q'], /^ct-prepare: reading records from the terminal \(end with Ctrl-D\)/m],
+    ['ct-embed', ['-q', '--provider', 'hash'], /^ct-embed: reading records from the terminal/m],
+    ['ct-load', ['-q', '--pglite-dir', join(work, 'tty-db')], /^ct-load: reading records from the terminal/m],
+    ['ct-search', ['--table', `options_missing_${process.pid}`], /^ct-search: reading queries from the terminal, one per line/m],
+  ] as const) {
+    // script(1) gives the tool a terminal whose input ends at once (stdin is /dev/null).
+    const cmd = [process.execPath, join(root, 'bin', tool), ...args].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', input: '', timeout: 60_000, env: { ...process.env, DATABASE_URL } });
+    assert.match(r.stdout, want, `${tool}: ${r.stdout}`);
+  }
+});
+
+test('no record at all (the command before failed) is a warning on stderr, whatever --quiet says', () => {
+  for (const tool of ['ct-prepare', 'ct-embed', 'ct-load']) {
+    const r = run(tool, ['-q', ...(tool === 'ct-embed' ? ['--provider', 'hash'] : [])], '');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, `${tool}: warning: no records in stdin (did the command before it fail? \`set -o pipefail\` makes a pipeline fail with it)\n`);
+    assert.equal(r.stdout, '');
+  }
 });
