@@ -96,7 +96,7 @@ test('empty texts pass through without a vector; bad records (no text field, a n
     [1, 'v', false], [2, null, true], [5, 'v', false], [8, null, true],
   ]);
   assert.deepEqual(rejected, [
-    'stdin:3 not a JSON object',
+    "stdin:3 not a record (a JSON object), got an array; one record per line wanted: jq -c '.[]' splits an array",
     'stdin:4 4: no field "text" (see --text-field)',
     'stdin:6 6: field "text" is a number (42), not text',
     'stdin:7 7: field "text" is an object, not text',

@@ -8,7 +8,7 @@
  * Without a sender (`--dry-run`) the same code runs and only counts what would be sent.
  */
 import type { Rec } from '../io/arrow.js';
-import type { InputItem } from '../io/input.js';
+import { notARecord, type InputItem } from '../io/input.js';
 import { Batcher, type Batch, type BatchLimits } from './batching.js';
 import { textKey, type EmbeddingCache } from './cache.js';
 import { modelLabel, type Provider } from './providers/types.js';
@@ -204,7 +204,7 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
       entry.error = item.error;
     } else if (v === null || typeof v !== 'object' || Array.isArray(v)) {
       entry.done = true;
-      entry.error = 'not a JSON object';
+      entry.error = notARecord(v);
     } else {
       entry.rec = v as Rec;
       take(entry, entry.rec);

@@ -8,7 +8,7 @@
  * whole batch: its transaction never committed, so nothing of it is visible.
  */
 import { DataError, RuntimeError } from '../io/errors.js';
-import type { InputItem } from '../io/input.js';
+import { notARecord, type InputItem } from '../io/input.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { connect as openDb, type Db, type Target } from './connection.js';
 import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
@@ -112,7 +112,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     for (const item of peeked) {
       stats.read++;
       stats.rejected++;
-      opts.reject(item, item.error ?? 'not a record (JSON object)');
+      opts.reject(item, item.error ?? notARecord(item.value));
     }
     return;
   }
@@ -182,7 +182,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     const take = (item: InputItem) => {
       stats.read++;
       if (item.error !== undefined) return rejectItem(item, item.error);
-      if (!isRecord(item.value)) return rejectItem(item, 'not a record (JSON object)');
+      if (!isRecord(item.value)) return rejectItem(item, notARecord(item.value));
       const rec = item.value;
       const id = rec[opts.idField];
       if (id === null || id === undefined || id === '') return rejectItem(item, `missing id field "${opts.idField}"`);
