@@ -366,6 +366,20 @@ describe('ct-load against PostgreSQL', () => {
     assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in ${DATABASE_URL.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(use --create-table\\)`));
   });
 
+  test('--table schema.table --create-table creates a missing schema too', async () => {
+    const schema = `${base}_lit`;
+    try {
+      const r = await run('ct-load', ['--table', `${schema}.papers`, '--create-table', '-q'], ndjson(records()), backend.db);
+      assert.equal(r.code, 0, r.stderr);
+      const [n] = await backend.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q(schema)}."papers"`);
+      assert.equal(n.n, 40);
+      const again = await run('ct-load', ['--table', `${schema}.papers`, '--create-table'], ndjson(records()), backend.db);
+      assert.match(summaryOf(again), /40 unchanged/);
+    } finally {
+      await backend.query(`DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
+    }
+  });
+
   test('Arrow input (vectors read as float32 views) loads the same table as NDJSON; rejects show vectors as arrays', async () => {
     const recs: object[] = records({ dims: 16 });
     recs[5] = { ...recs[5], enrollment: 'many' }; // not an integer: rejected

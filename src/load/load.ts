@@ -311,6 +311,8 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
       throw new RuntimeError(`--create-table: ${(err as Error).message}`);
     }
     if (defs.some((d) => d.sqlType.startsWith('vector('))) await ensureVectorExtension(db);
+    // `--table lit.papers --create-table`: the schema too, when it is missing.
+    if (opts.table.schema !== undefined) await db.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.table.schema)}`);
     await db.query(createTableSql(opts.table, defs, opts.idField));
     opts.log(`created table ${opts.table.sql} (${defs.length + 1} columns)`);
     columns = (await readTableColumns(db, opts.table))!;
