@@ -2,7 +2,7 @@
 import { hideBin } from 'yargs/helpers';
 import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
-import { isoDate, listValues, nonEmpty, positive, statuses, whole, year } from '../src/validate.js';
+import { httpUrl, isoDate, listValues, nonEmpty, positive, statuses, whole, year } from '../src/validate.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { fetchStudies, freshStart, listParams, type PagingState } from '../src/fetch.js';
 import { StudiesClient } from '../src/fetch/client.js';
@@ -156,5 +156,6 @@ function validate(a: FetchArgs): void {
   positive('timeout', a.timeout, 'a number of seconds');
   positive('retry-delay', a.retryDelay, 'a number of seconds', true);
   isoDate('updated-since', a.updatedSince);
+  httpUrl('base-url', a.baseUrl ?? process.env.CT_API_URL);
   for (const flag of ['query', 'condition', 'intervention', 'advanced'] as const) nonEmpty(flag, a[flag]);
 }

@@ -3,6 +3,7 @@
  * same way in every tool, `--flag must be …, got VALUE`. Values arrive parsed by yargs (numbers may be NaN).
  */
 import { UsageError } from './io/errors.js';
+import { redactUrl } from './io/redact.js';
 
 const got = (v: unknown) => (Number.isNaN(v) ? 'a value that is not a number' : String(v));
 
@@ -44,6 +45,18 @@ export function memSize(flag: string, v: string | undefined): void {
   if (v !== undefined && !/^\d+\s*(kB|MB|GB|TB)?$/.test(v)) throw new UsageError(`--${flag} must look like 512MB or 1GB, got ${got(v)}`);
 }
 
+/** An http(s) URL (shown without its credentials). */
+export function httpUrl(flag: string, v: string | undefined): void {
+  if (v === undefined) return;
+  let ok = false;
+  try {
+    ok = /^https?:$/.test(new URL(v).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new UsageError(`--${flag} must be an http(s) URL, got ${redactUrl(v)}`);
+}
+
 /** A repeatable option with comma lists → its values (`--status a,b --status c` → a, b, c). */
 export function listValues(v: readonly string[] | string | undefined): string[] | undefined {
   if (v === undefined) return undefined;
@@ -77,6 +90,7 @@ export function normalizePhase(p: string): string {
 }
 
 function oneOf(flag: string, values: string[], valid: readonly string[]): string[] {
+  if (values.length === 0) throw new UsageError(`--${flag} needs a value: ${valid.join(', ')}`);
   const bad = values.filter((v) => !valid.includes(v));
   if (bad.length) throw new UsageError(`--${flag}: unknown ${bad.map(got).join(', ')}; valid: ${valid.join(', ')}`);
   return values;

@@ -3,8 +3,7 @@
  * OPENAI_BASE_URL is set; the model, its vector size and the server, all checked before anything is read.
  */
 import { UsageError } from '../io/errors.js';
-import { redactUrl } from '../io/redact.js';
-import { nonEmpty, positive, whole } from '../validate.js';
+import { httpUrl, nonEmpty, positive, whole } from '../validate.js';
 import { MAX_BATCH_INPUTS } from './batching.js';
 import { HASH_MODEL, hashProvider } from './providers/hash.js';
 import { OPENAI_MODELS, openaiProvider } from './providers/openai.js';
@@ -60,7 +59,7 @@ export function chooseProvider(args: ProviderArgs, env: NodeJS.ProcessEnv): Prov
     throw new UsageError(`--dimensions ${args.dimensions}: ${model} gives ${known.shortens ? `at most ${known.native}` : `exactly ${known.native}`}`);
   }
   if (!apiKey && !baseURL) throw new UsageError('--provider openai needs OPENAI_API_KEY (or OPENAI_BASE_URL / --base-url for a compatible server)');
-  if (baseURL !== undefined && !/^https?:\/\//i.test(baseURL)) throw new UsageError(`--base-url must be an http(s) URL, got ${redactUrl(baseURL)}`);
+  httpUrl('base-url', baseURL);
   const dims = args.dimensions ?? known!.native;
   return openaiProvider({
     model,
