@@ -1,44 +1,28 @@
 /** ct-embed: add an embedding vector to every record (OpenAI or compatible servers, or offline feature hashing). */
 import { hideBin } from 'yargs/helpers';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
-import { UsageError } from '../src/io/errors.js';
 import { fmtSeconds } from '../src/io/progress.js';
-import { redactUrl } from '../src/io/redact.js';
 import { TokenBucket } from '../src/embed/budget.js';
 import { MAX_BATCH_INPUTS, MAX_BATCH_TOKENS } from '../src/embed/batching.js';
 import { defaultCacheDir, EmbeddingCache } from '../src/embed/cache.js';
 import { AdaptiveConcurrency } from '../src/embed/concurrency.js';
 import { fmtCost, pricePerMillion } from '../src/embed/cost.js';
 import { embedStream, emptyStats } from '../src/embed/embed.js';
-import { HASH_MODEL, hashProvider } from '../src/embed/providers/hash.js';
-import { OPENAI_MODELS, openaiProvider } from '../src/embed/providers/openai.js';
-import { modelLabel, type Provider } from '../src/embed/providers/types.js';
+import { chooseProvider, type ProviderArgs } from '../src/embed/choose.js';
+import { modelLabel } from '../src/embed/providers/types.js';
+import { summary } from '../src/embed/summary.js';
 import { Sender } from '../src/embed/sender.js';
-import { idGetter, textGetter } from '../src/embed/text.js';
+import { idGetter, requireFields, textGetter } from '../src/embed/text.js';
 import { Pacer } from '../src/util/retry.js';
 
 const TOOL = 'ct-embed';
 
-interface EmbedArgs extends RecordArgs {
-  provider?: 'openai' | 'hash';
-  model?: string;
-  dimensions?: number;
-  baseUrl?: string;
-  encoding: 'float' | 'base64';
-  textField: string;
+interface EmbedArgs extends RecordArgs, ProviderArgs {
   template?: string;
   idField?: string;
-  embeddingField: string;
-  batchSize: number;
-  concurrency: number;
-  maxRpm?: number;
-  maxTpm?: number;
-  maxRetries: number;
-  timeout: number;
   truncate: boolean;
   cache?: string | false;
   dryRun: boolean;
-  price?: number;
 }
 
 runTool(TOOL, async () => {
@@ -70,8 +54,6 @@ runTool(TOOL, async () => {
     .example('$0 --text-field body docs.ndjson', 'any NDJSON dataset')
     .parseAsync();
   const args = argv as unknown as EmbedArgs;
-  // Repeated options arrive as arrays (shared parser setting): the last one wins, as in most tools.
-  for (const [k, v] of Object.entries(args)) if (Array.isArray(v) && k !== '_') (args as unknown as Record<string, unknown>)[k] = v.at(-1);
   const env = process.env;
   const provider = chooseProvider(args, env);
   const remote = provider.remote;
@@ -80,7 +62,10 @@ runTool(TOOL, async () => {
   const maxTokens = Math.min(MAX_BATCH_TOKENS, args.maxTpm ?? Infinity);
   const price = remote ? pricePerMillion('openai', provider.model, args.price) : 0;
 
-  await withRecordIO(TOOL, argv as never, async ({ input, writer, rejects, progress }) => {
+  // A dry run writes no records: no output file and no checkpoint that could pass for a finished run.
+  const ioArgs = args.dryRun ? { ...argv, out: undefined, tee: undefined } : argv;
+  if (args.dryRun && (args.out || args.tee) && !args.quiet) process.stderr.write(`${TOOL}: --dry-run writes no records: ${[args.out, args.tee].filter(Boolean).join(', ')} left alone\n`);
+  await withRecordIO(TOOL, ioArgs as never, async ({ input, writer, rejects, progress }) => {
     const cache = cacheDir ? new EmbeddingCache(cacheDir, { provider: provider.name, model: provider.model, dims: provider.dims, scope: provider.cacheScope }) : undefined;
     const concurrency = new AdaptiveConcurrency(args.concurrency);
     const sender = args.dryRun
@@ -97,7 +82,7 @@ runTool(TOOL, async () => {
         });
     const stats = emptyStats();
     const records = embedStream(
-      input,
+      requireFields(input, args),
       {
         provider,
         text: textGetter(args),
@@ -134,89 +119,7 @@ runTool(TOOL, async () => {
   });
 });
 
-function chooseProvider(args: EmbedArgs, env: NodeJS.ProcessEnv): Provider {
-  const baseURL = args.baseUrl ?? (env.OPENAI_BASE_URL || undefined);
-  const apiKey = env.OPENAI_API_KEY || undefined;
-  const name = args.provider ?? (apiKey || baseURL ? 'openai' : undefined);
-  if (!name) {
-    throw new UsageError('no embedding provider: use --provider hash for offline lexical vectors, or set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) to use OpenAI');
-  }
-  positive('batch-size', args.batchSize, MAX_BATCH_INPUTS);
-  positive('concurrency', args.concurrency, 256);
-  if (!(Number.isInteger(args.maxRetries) && args.maxRetries >= 0)) throw new UsageError(`--max-retries must be a whole number ≥ 0, got ${args.maxRetries}`);
-  if (!(args.timeout > 0)) throw new UsageError(`--timeout must be a number of seconds > 0, got ${args.timeout}`);
-  for (const [flag, v] of [['max-rpm', args.maxRpm], ['max-tpm', args.maxTpm], ['price', args.price]] as const) {
-    if (v !== undefined && !(Number.isFinite(v) && v >= 0 && (flag === 'price' || v > 0))) throw new UsageError(`--${flag} must be a positive number, got ${v}`);
-  }
-  if (args.embeddingField === '' || args.embeddingField === 'embedding_model') throw new UsageError(`--embedding-field cannot be '${args.embeddingField}'`);
-  if (args.dimensions !== undefined) positive('dimensions', args.dimensions, 65_536);
-
-  if (name === 'hash') {
-    if (args.model !== undefined && args.model !== HASH_MODEL) throw new UsageError(`--provider hash has one model, ${HASH_MODEL}; got --model ${args.model}`);
-    if (args.baseUrl !== undefined) throw new UsageError('--base-url is for --provider openai');
-    return hashProvider(args.dimensions ?? 1536);
-  }
-  const model = args.model ?? 'text-embedding-3-small';
-  const known = OPENAI_MODELS[model];
-  if (!known && args.dimensions === undefined) {
-    throw new UsageError(`unknown model ${model}: give --dimensions N, the size of the vectors it returns`);
-  }
-  if (known && args.dimensions !== undefined && (args.dimensions > known.native || (!known.shortens && args.dimensions !== known.native))) {
-    throw new UsageError(`--dimensions ${args.dimensions}: ${model} gives ${known.shortens ? `at most ${known.native}` : `exactly ${known.native}`}`);
-  }
-  if (!apiKey && !baseURL) throw new UsageError('--provider openai needs OPENAI_API_KEY (or OPENAI_BASE_URL / --base-url for a compatible server)');
-  if (baseURL !== undefined && !/^https?:\/\//i.test(baseURL)) throw new UsageError(`--base-url must be an http(s) URL, got ${redactUrl(baseURL)}`);
-  const dims = args.dimensions ?? known!.native;
-  return openaiProvider({
-    model,
-    dims,
-    // Ask for shortened vectors only from models that shorten; other servers check the size we expect.
-    sendDimensions: known?.shortens === true && args.dimensions !== undefined,
-    encoding: args.encoding,
-    // Local compatible servers need no key, but the SDK insists on one.
-    apiKey: apiKey ?? 'no-key',
-    baseURL,
-    timeoutMs: args.timeout * 1000,
-  });
-}
-
-function positive(flag: string, v: number, max: number): void {
-  if (!(Number.isInteger(v) && v >= 1 && v <= max)) throw new UsageError(`--${flag} must be a whole number from 1 to ${max}, got ${v}`);
-}
-
 function redactHome(path: string): string {
   const home = process.env.HOME;
   return home && path.startsWith(home + '/') ? '~' + path.slice(home.length) : path;
-}
-
-function summary(
-  label: string,
-  s: ReturnType<typeof emptyStats>,
-  sender: Sender | undefined,
-  price: number | undefined,
-  secs: number,
-  remote: boolean,
-  torn: number,
-): string {
-  const n = (x: number) => x.toLocaleString('en');
-  const parts = [`${n(s.records)} records`];
-  if (!sender) {
-    parts.push(`${n(s.cached)} cached`, `${n(s.texts)} texts to send (${n(s.tokens)} tokens, ${n(s.batches)} requests)`);
-    if (s.duplicates) parts.push(`${n(s.duplicates)} repeated texts sent once`);
-    parts.push(`${n(s.truncated)} truncated`, `${n(s.empty)} empty`, `${n(s.rejected)} rejected`);
-    const at = price === undefined ? '' : ` at $${price}/1M tokens`;
-    return `dry run for ${label}: ${parts.join(', ')}; estimated cost ${fmtCost(s.tokens, price)}${at}`;
-  }
-  const st = sender.stats;
-  parts.push(`${n(s.embedded)} embedded`);
-  if (remote) {
-    parts.push(`${n(s.cached)} cached`, `${n(st.textsSent)} texts sent (${n(st.tokensSent)} tokens, ${n(st.requests)} requests, ${n(st.retries)} retries)`);
-    if (s.duplicates) parts.push(`${n(s.duplicates)} repeated texts sent once`);
-    parts.push(`${n(s.truncated)} truncated`);
-  }
-  parts.push(`${n(s.empty)} empty`, `${n(s.rejected)} rejected`);
-  if (remote) parts.push(`estimated cost ${fmtCost(st.tokensSent, price)}`);
-  if (torn) parts.push(`${torn} torn cache segment tails ignored`);
-  parts.push(`${fmtSeconds(secs)} (${n(Math.round(s.records / Math.max(secs, 1e-3)))} records/s, ${label})`);
-  return parts.join(', ');
 }

@@ -2,6 +2,7 @@
 import { hideBin } from 'yargs/helpers';
 import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
+import { httpUrl, isoDate, listValues, nonEmpty, positive, statuses, whole, year } from '../src/validate.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { fetchStudies, freshStart, listParams, type PagingState } from '../src/fetch.js';
 import { StudiesClient } from '../src/fetch/client.js';
@@ -69,11 +70,11 @@ runTool(TOOL, async () => {
     query: args.query,
     condition: args.condition,
     intervention: args.intervention,
-    status: args.status?.flatMap(splitList).map((s) => s.toUpperCase()),
+    status: statuses('status', args.status),
     startYear: args.filterByStartDate ? args.startYear : undefined,
     updatedSince: args.updatedSince,
     advanced: args.advanced,
-    fields: args.fields?.flatMap(splitList),
+    fields: listValues(args.fields),
   });
   const note = (msg: string) => {
     if (!args.quiet) process.stderr.write(`${TOOL}: ${msg}\n`);
@@ -149,28 +150,15 @@ runTool(TOOL, async () => {
 
 const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-function splitList(s: string): string[] {
-  return s.split(',').map((x) => x.trim()).filter(Boolean);
-}
-
 function validate(a: FetchArgs): void {
-  const whole = (v: number | undefined, name: string, min: number, max = Infinity) => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) {
-      throw new UsageError(`--${name} must be a whole number from ${min}${max < Infinity ? ` to ${max}` : ' up'}, got ${v}`);
-    }
-  };
-  whole(a.pageSize, 'page-size', 1, 1000);
-  whole(a.numRecords, 'num-records', 0);
-  whole(a.maxRetries, 'max-retries', 0);
-  whole(a.startYear, 'start-year', 1000, 9999);
-  if (!(a.rate > 0)) throw new UsageError(`--rate must be a number of requests per second above 0, got ${a.rate}`);
-  if (!(a.timeout > 0)) throw new UsageError(`--timeout must be a number of seconds above 0, got ${a.timeout}`);
-  if (!(a.retryDelay >= 0)) throw new UsageError(`--retry-delay must be a number of seconds ≥ 0, got ${a.retryDelay}`);
-  if (a.updatedSince !== undefined && !isDate(a.updatedSince)) {
-    throw new UsageError(`--updated-since must be a date YYYY-MM-DD, got ${a.updatedSince}`);
-  }
-}
-
-function isDate(s: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}$/.test(s) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s);
+  whole('page-size', a.pageSize, 1, 1000);
+  whole('num-records', a.numRecords, 0);
+  whole('max-retries', a.maxRetries, 0);
+  year('start-year', a.startYear);
+  positive('rate', a.rate, 'a number of requests per second');
+  positive('timeout', a.timeout, 'a number of seconds');
+  positive('retry-delay', a.retryDelay, 'a number of seconds', true);
+  isoDate('updated-since', a.updatedSince);
+  httpUrl('base-url', a.baseUrl ?? process.env.CT_API_URL);
+  for (const flag of ['query', 'condition', 'intervention', 'advanced'] as const) nonEmpty(flag, a[flag]);
 }

@@ -1,7 +1,7 @@
 /** ct-load: prepared (optionally embedded) records → a Postgres or PGlite table, by binary COPY and guarded upserts. */
 import { hideBin } from 'yargs/helpers';
 import { parser, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
-import { UsageError } from '../src/io/errors.js';
+import { memSize, nonEmpty, whole } from '../src/validate.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { writeStdout } from '../src/io/output.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
@@ -49,16 +49,13 @@ runTool(TOOL, async () => {
     index?: 'hnsw'; maintenanceWorkMem?: string; rejects?: string; quiet: boolean; newest?: string;
     versionField?: string; allowOlder: boolean;
   };
-  if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new UsageError(`--batch-size must be a whole number ≥ 1, got ${a.batchSize}`);
-  if (!(Number.isInteger(a.maxRetries) && a.maxRetries >= 0)) throw new UsageError(`--max-retries must be a whole number ≥ 0, got ${a.maxRetries}`);
-  if (a.dimensions !== undefined && !(Number.isInteger(a.dimensions) && a.dimensions >= 1 && a.dimensions <= 16000)) {
-    throw new UsageError(`--dimensions must be a whole number from 1 to 16000, got ${a.dimensions}`);
-  }
-  if (a.maintenanceWorkMem !== undefined && !/^\d+\s*(kB|MB|GB|TB)?$/.test(a.maintenanceWorkMem)) {
-    throw new UsageError(`--maintenance-work-mem must look like 512MB or 1GB, got ${a.maintenanceWorkMem}`);
-  }
-  if (!a.idField) throw new UsageError('--id-field must not be empty');
-  if (a.versionField === '') throw new UsageError('--version-field must not be empty (--allow-older switches newer-wins off)');
+  whole('batch-size', a.batchSize, 1);
+  whole('max-retries', a.maxRetries, 0);
+  whole('dimensions', a.dimensions, 1, 16000);
+  memSize('maintenance-work-mem', a.maintenanceWorkMem);
+  nonEmpty('id-field', a.idField);
+  nonEmpty('newest', a.newest);
+  nonEmpty('version-field', a.versionField);
   const table = tableOption(a.table);
   const target = chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL });
   if (a.newest !== undefined) {
@@ -104,6 +101,7 @@ runTool(TOOL, async () => {
         `${stats.rejected} rejected`, `${stats.retried} retried`, `${stats.batches} batches`,
       ];
       if (stats.duplicates) parts.push(`${stats.duplicates} repeated ids (the later record loaded)`);
+      if (stats.nulCleaned) parts.push(`${stats.nulCleaned} with NUL characters cleaned`);
       parts.push(`${fmtSeconds(secs)} (${Math.round(stats.read / Math.max(secs, 1e-3))} rows/s)`);
       if (stats.index) parts.push(describeIndex(stats.index, fmtSeconds));
       return parts.join(', ');

@@ -2,6 +2,7 @@
 import { hideBin } from 'yargs/helpers';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
+import { whole, year } from '../src/validate.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { prepareStream, type Dedupe, type PrepareOptions, type PrepareStats } from '../src/prepare.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
@@ -37,12 +38,8 @@ runTool(TOOL, async () => {
   if (args.skipExisting !== undefined && !['', 'hash', 'any'].includes(args.skipExisting)) {
     throw new UsageError(`--skip-existing takes no value or =any, got ${args.skipExisting}`);
   }
-  if (args.startYear !== undefined && !(Number.isInteger(args.startYear) && args.startYear >= 1000 && args.startYear <= 9999)) {
-    throw new UsageError('--start-year must be a four-digit year (YYYY)');
-  }
-  if (args.limit !== undefined && !(Number.isInteger(args.limit) && args.limit >= 0)) {
-    throw new UsageError('--limit must be a whole number ≥ 0');
-  }
+  year('start-year', args.startYear);
+  whole('limit', args.limit, 0);
   let keep: PrepareOptions['keep'];
   if (args.skipExisting !== undefined) {
     const table = tableOption(args.table);

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { hideBin } from 'yargs/helpers';
 import { parser, runTool } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
+import { nonEmpty, phases, statuses, studyType, whole, year } from '../src/validate.js';
 import { RecordWriter, writeStdout } from '../src/io/output.js';
 import { redactOptions } from '../src/io/redact.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
@@ -12,7 +13,6 @@ import { openSearchTarget, providerForModel, search, tuneSession } from '../src/
 import { VERSION } from '../src/cli.js';
 
 const TOOL = 'ct-search';
-const list = (v: string[] | undefined) => v?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
 runTool(TOOL, async () => {
   const argv = await parser(
@@ -42,11 +42,19 @@ runTool(TOOL, async () => {
     status?: string[]; phase?: string[]; condition?: string; country?: string; startYear?: number; studyType?: string;
     hybrid: boolean; format?: 'table' | 'ndjson'; baseUrl?: string;
   };
-  if (!(Number.isInteger(a.limit) && a.limit >= 1 && a.limit <= 1000)) throw new UsageError('--limit must be a whole number from 1 to 1000');
-  if (a.startYear !== undefined && !(Number.isInteger(a.startYear) && a.startYear >= 1000 && a.startYear <= 9999)) {
-    throw new UsageError('--start-year must be a four-digit year (YYYY)');
-  }
+  whole('limit', a.limit, 1, 1000);
+  year('start-year', a.startYear);
+  if (a.query !== undefined && a.query.trim() === '') throw new UsageError('the query is empty (give words to look for, or none to read queries from stdin)');
+  const filters = {
+    status: statuses('status', a.status), phase: phases('phase', a.phase), condition: a.condition, country: a.country,
+    startYear: a.startYear, studyType: studyType('study-type', a.studyType),
+  };
+  nonEmpty('condition', a.condition);
+  nonEmpty('country', a.country);
   const table = tableOption(a.table);
+  if (a.query === undefined && process.stdin.isTTY) {
+    process.stderr.write(`${TOOL}: reading queries from the terminal, one per line (end with Ctrl-D); or give the query as an argument\n`);
+  }
   const format = a.format ?? (process.stdout.isTTY ? 'table' : 'ndjson');
   const db = await connect(chooseTarget({ databaseUrl: a.databaseUrl, pgliteDir: a.pgliteDir, applicationName: TOOL }), TOOL, {
     mustExist: true,
@@ -59,10 +67,6 @@ runTool(TOOL, async () => {
       baseURL: a.baseUrl ?? process.env.OPENAI_BASE_URL,
     });
     await tuneSession(db, a.limit);
-    const filters = {
-      status: list(a.status), phase: list(a.phase), condition: a.condition, country: a.country,
-      startYear: a.startYear, studyType: a.studyType,
-    };
     const writer = format === 'ndjson'
       ? new RecordWriter({ tool: TOOL, version: VERSION, format: 'ndjson', options: redactOptions(argv) })
       : undefined;

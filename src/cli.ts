@@ -33,10 +33,21 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
     .version(VERSION)
     .help('help')
     .alias('help', 'h')
-    .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true })
+    // One value per flag: `--status RECRUITING cancer` keeps `cancer` a positional. List options are
+    // repeatable (and take comma lists); a single-value option given twice keeps the last value.
+    .parserConfiguration({ 'duplicate-arguments-array': true, 'greedy-arrays': false, 'strip-aliased': true })
+    .middleware(lastValueWins as never, true)
     .fail((msg, err) => {
       throw err ?? new UsageError(msg);
     });
+}
+
+/** A single-value option given more than once arrives as a list: keep its last value, in every tool. */
+function lastValueWins(argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }): void {
+  const lists = new Set(y.getOptions().array);
+  for (const [k, v] of Object.entries(argv)) {
+    if (k !== '_' && Array.isArray(v) && !lists.has(k)) argv[k] = v.at(-1);
+  }
 }
 
 /** The options every record tool has: input file, output, format, tee, rejects, quiet. */
@@ -90,7 +101,15 @@ export async function withRecordIO(
   fn: (io: RecordIO) => Promise<string>,
   opts: RecordIOOptions = {},
 ): Promise<void> {
+  const fromStdin = argv.input === '-' || argv.input === '';
+  if (!opts.noInput && fromStdin && process.stdin.isTTY) {
+    process.stderr.write(`${tool}: reading records from the terminal (end with Ctrl-D); give an input file or pipe records in (see --help)\n`);
+  }
   const input = opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input);
+  if (input.format === 'empty' && !opts.noInput) {
+    // Most often the command before this one in a pipeline failed: say so, whatever --quiet says.
+    process.stderr.write(`${tool}: warning: no records in ${input.name}${fromStdin ? ' (did the command before it fail? `set -o pipefail` makes a pipeline fail with it)' : ''}\n`);
+  }
   const options = redactOptions(argv);
   if (opts.noInput) delete options.input;
   const writer = new RecordWriter({

@@ -3,7 +3,7 @@
  * or the offline hash provider. Every test gets its own cache directory and HOME.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -147,6 +147,38 @@ describe('hash provider (offline)', () => {
   });
 });
 
+describe('what is not text', () => {
+  test('a --text-field or --template field no record has → exit 2 naming the fields there, nothing written', async () => {
+    const out = tmp('typo.ndjson');
+    const r = await run(['--provider', 'hash', '--text-field', 'nope', '-o', out], preparedText);
+    assert.equal(r.code, 2, fail(r));
+    assert.match(r.stderr, /^ct-embed: --text-field nope: none of the first 40 records has that field; fields there: nct_id, .*\btext\b/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.throws(() => readFileSync(out), /ENOENT/);
+    const t = await run(['--provider', 'hash', '--template', '{titel}\\n{text}'], preparedText);
+    assert.equal(t.code, 2, fail(t));
+    assert.match(t.stderr, /^ct-embed: --template: \{titel\}: none of the first 40 records has that field; fields there: nct_id, /);
+    assert.equal(t.stdout, '');
+  });
+
+  test('a record whose text is missing, a number or an object is a bad record; good ones around it come through', async () => {
+    const docs = [{ id: 1, text: 'Cats purr.' }, { id: 2 }, { id: 3, text: 42 }, { id: 4, text: { a: 1 } }, { id: 5, text: '' }, { id: 6, text: 'Dogs bark.' }];
+    const stop = await run(['--provider', 'hash', '--dimensions', '8'], ndjson(docs));
+    assert.equal(stop.code, 1, fail(stop));
+    assert.equal(stop.stderr, 'ct-embed: stdin:2: 2: no field "text" (see --text-field)\n');
+    const rejects = tmp('rejects.ndjson');
+    const r = await run(['--provider', 'hash', '--dimensions', '8', '--rejects', rejects], ndjson(docs));
+    assert.equal(r.code, 0, fail(r));
+    assert.deepEqual(lines(r.stdout).map((x) => [x.id, Array.isArray(x.embedding)]), [[1, true], [5, false], [6, true]]);
+    assert.deepEqual(lines(readFileSync(rejects, 'utf8')).map((x) => [x.where, x.reason]), [
+      ['stdin:2', '2: no field "text" (see --text-field)'],
+      ['stdin:3', '3: field "text" is a number (42), not text'],
+      ['stdin:4', '4: field "text" is an object, not text'],
+    ]);
+    assert.match(r.stderr, /6 records, 2 embedded, 1 empty, 3 rejected/);
+  });
+});
+
 describe('openai provider against the mock', () => {
   let mock: OpenAIMock;
   before(async () => {
@@ -219,6 +251,16 @@ describe('openai provider against the mock', () => {
     assert.match(dry2.stderr, /0 texts to send \(0 tokens, 0 requests\)/);
   });
 
+  test('--dry-run -o FILE --tee FILE writes no file and no checkpoint', async () => {
+    const out = tmp('dry.ndjson');
+    const tee = tmp('dry-tee.ndjson');
+    const r = await run(['--dry-run', '-o', out, '--tee', tee, '--dimensions', '8', '--no-cache'], preparedText, oenv());
+    assert.equal(r.code, 0, fail(r));
+    assert.match(r.stderr, /^ct-embed: --dry-run writes no records: .*dry\.ndjson, .*dry-tee\.ndjson left alone\n/);
+    assert.match(r.stderr, /dry run for openai\/text-embedding-3-small@8: 40 records/);
+    for (const f of [out, tee, `${out}.meta.json`, `${tee}.meta.json`, `${out}.partial`, `${tee}.partial`]) assert.equal(existsSync(f), false, f);
+  });
+
   test('a 429 storm (30%, plus 500s and resets) completes with every record embedded', async () => {
     mock.resetStats();
     mock.setFaults({ rate429: 0.3, rate500: 0.05, rateReset: 0.05, retryAfterSeconds: 0.05 });
@@ -231,6 +273,22 @@ describe('openai provider against the mock', () => {
       out.forEach((rec, i) => assertVector(rec.embedding, mockVector(recs[i]!.text as string, 32), `record ${i}`));
       assert.ok(mock.stats.faults > 0);
       assert.equal(summaryNumber(r.stderr, 'retries'), mock.stats.requests - mock.stats.okRequests);
+    } finally {
+      mock.setFaults({});
+    }
+  });
+
+  test('an answer with repeated indices is a failed request: retried, then exit 1 naming the batch, never a null vector', async () => {
+    mock.resetStats();
+    mock.setFaults({ sameIndex: true });
+    try {
+      const out = tmp('same-index.ndjson');
+      const r = await run(['--no-cache', '--dimensions', '8', '--max-retries', '2', '-o', out], preparedText, oenv());
+      assert.equal(r.code, 1, fail(r));
+      assert.match(r.stderr, /^ct-embed: batch 1 \(stdin:1–stdin:\d+\): gave up after 3 attempts: server answered index 0 twice/);
+      assert.equal(mock.stats.requests, 3);
+      assert.equal(r.stdout, '');
+      assert.throws(() => readFileSync(out), /ENOENT/, 'no output file is committed');
     } finally {
       mock.setFaults({});
     }

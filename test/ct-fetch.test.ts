@@ -204,13 +204,10 @@ describe('ct-fetch', () => {
 
   test('an option value the API rejects: exit 2 with the server’s message, nothing written', () =>
     withMock({}, async (m) => {
-      const r = await run(['--base-url', m.url, '--status', 'BOGUS', ...FAST]);
-      assert.equal(r.code, 2);
-      assert.equal(r.stdout, '');
-      assert.match(r.stderr, /^ct-fetch: GET \/studies: HTTP 400: `filter.overallStatus` has invalid value 'BOGUS'; allowed values: /m);
-      assert.equal(listing(m).length, 1, 'a 400 is not retried');
       const adv = await run(['--base-url', m.url, '--advanced', 'AREA[StartDate]RANGE[2020-13-01,MAX]', ...FAST]);
       assert.equal(adv.code, 2);
+      assert.equal(adv.stdout, '');
+      assert.equal(listing(m).length, 1, 'a 400 is not retried');
       assert.match(adv.stderr, /HTTP 400: Invalid filter.advanced .*invalid date '2020-13-01'/);
     }));
 
@@ -218,9 +215,10 @@ describe('ct-fetch', () => {
     withMock({}, async (m) => {
       for (const [args, msg] of [
         [['--page-size', '0'], /--page-size must be a whole number from 1 to 1000, got 0/],
+        [['--status', 'BOGUS'], /^ct-fetch: --status: unknown BOGUS; valid: ACTIVE_NOT_RECRUITING, /],
         [['--page-size', '5000'], /--page-size must be a whole number from 1 to 1000/],
         [['--updated-since', '2025-02-30'], /--updated-since must be a date YYYY-MM-DD, got 2025-02-30/],
-        [['--start-year', '14'], /--start-year must be a whole number from 1000 to 9999/],
+        [['--start-year', '14'], /--start-year must be a four-digit year \(YYYY\), got 14/],
         [['--resume'], /--resume needs --tee FILE/],
         [['--rate', '0'], /--rate must be/],
       ] as Array<[string[], RegExp]>) {

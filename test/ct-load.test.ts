@@ -310,6 +310,54 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.equal(await count(), 0);
   });
 
+  test('--create-table: malformed vectors are rejected records with their position, never a jsonb column', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records();
+    const bad = new Map<number, unknown>([
+      [1, recs[1].embedding!.map((x, i) => (i === 3 ? 'NaN' : x))],
+      [2, 'NaN'],
+      [4, vectorOf('short', 5)],
+      [6, { x: 1 }],
+    ]);
+    const input = ndjson(recs.map((r, i) => (bad.has(i) ? { ...r, embedding: bad.get(i) } : r))).replace('"embedding":[', '"embedding":[1e999,');
+    const rejects = join(tmp, `${t}.rejects.ndjson`);
+    const r = await run('ct-load', ['--table', t, '--create-table', '--rejects', rejects], input, getBackend().db);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(summaryOf(r), /^ct-load: 40 in, 35 inserted, 0 updated, 0 unchanged, 5 rejected,/);
+    const [col] = await getBackend().query<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'embedding'`, [q(t)]);
+    assert.equal(col.t, 'vector(8)');
+    const rej = readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { where: string; reason: string });
+    assert.deepEqual(rej.map((x) => x.where), ['stdin:1', 'stdin:2', 'stdin:3', 'stdin:5', 'stdin:7']);
+    assert.match(rej[0].reason, /field "embedding": a vector needs|field "embedding": vector has 9 dimensions, the column has 8/);
+    assert.match(rej[1].reason, /field "embedding": vector element 3 is not a finite number/);
+    assert.match(rej[2].reason, /field "embedding": expected a vector \(array of numbers\), got "NaN"/);
+    assert.match(rej[3].reason, /field "embedding": vector has 5 dimensions, the column has 8/);
+    assert.match(rej[4].reason, /field "embedding": expected a vector \(array of numbers\), got an object/);
+    const [n] = await getBackend().query<{ n: number }>(`SELECT count(embedding)::int AS n FROM ${q(t)}`);
+    assert.equal(n.n, 35);
+  });
+
+  test('a NUL character in a text or jsonb field is removed and counted; the good records of its batch load', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records({ dims: 0 });
+    recs[2].title = 'Bad\u0000Title';
+    recs[5].conditions = ['A\u0000B'];
+    (recs[7].raw as Record<string, unknown>).note = 'x\u0000y';
+    const r = await run('ct-load', ['--table', t, '--create-table'], ndjson(recs), getBackend().db);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(summaryOf(r), /^ct-load: 40 in, 40 inserted, 0 updated, 0 unchanged, 0 rejected, 0 retried, 1 batches, 3 with NUL characters cleaned,/);
+    const rows = await getBackend().query<{ title: string; c: string[]; note: string }>(
+      `SELECT title, conditions AS c, raw->>'note' AS note FROM ${q(t)} WHERE nct_id = ANY($1) ORDER BY nct_id`,
+      [[recs[2].nct_id, recs[5].nct_id, recs[7].nct_id]],
+    );
+    const byId = (i: number) => rows[[recs[2], recs[5], recs[7]].map((x) => x.nct_id).sort().indexOf(recs[i].nct_id)];
+    assert.equal(byId(2).title, 'BadTitle');
+    assert.deepEqual(byId(5).c, ['AB']);
+    assert.equal(byId(7).note, 'xy');
+  });
+
   test('a table name with quotes and semicolons stays a name', async () => {
     const t = `${tableBase}_"x"; DROP TABLE y; --`;
     dropAfter.push(t);
@@ -427,6 +475,20 @@ describe('ct-load against PostgreSQL', () => {
     const r = await run('ct-load', ['--table', `${base}_missing`], ndjson(records()), backend.db);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in ${esc(DATABASE_URL)} \\(use --create-table\\)`));
+  });
+
+  test('--table schema.table --create-table creates a missing schema too', async () => {
+    const schema = `${base}_lit`;
+    try {
+      const r = await run('ct-load', ['--table', `${schema}.papers`, '--create-table', '-q'], ndjson(records()), backend.db);
+      assert.equal(r.code, 0, r.stderr);
+      const [n] = await backend.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q(schema)}."papers"`);
+      assert.equal(n.n, 40);
+      const again = await run('ct-load', ['--table', `${schema}.papers`, '--create-table'], ndjson(records()), backend.db);
+      assert.match(summaryOf(again), /40 unchanged/);
+    } finally {
+      await backend.query(`DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
+    }
   });
 
   test('Arrow input (vectors read as float32 views) loads the same table as NDJSON; rejects show vectors as arrays', async () => {

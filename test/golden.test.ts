@@ -1,6 +1,7 @@
 /**
  * Golden tests: each folder test/golden/<tool>/<case>/ holds `cmd` (a bash line, run in that folder with the
- * project's bin/ and test/golden/bin/ first on PATH and $TMP a fresh temp dir) and the expected `stdout`,
+ * project's bin/ and test/golden/bin/ first on PATH, $TMP a fresh temp dir and $DATABASE_URL the test database)
+ * and the expected `stdout`,
  * `stderr` and `status`. Timings in stderr are masked. `UPDATE_GOLDEN=1 npm test -- golden` rewrites the
  * expectations; review the diff.
  */
@@ -15,12 +16,14 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const goldenDir = join(root, 'test', 'golden');
 const update = process.env.UPDATE_GOLDEN === '1';
+/** The database the ct-load and ct-search cases use (shown as `$DATABASE_URL` in their output). */
+const DATABASE_URL = process.env.CT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Mask what varies between runs: durations and rates. */
 export function mask(s: string): string {
   return s
     .replace(/\b\d+(\.\d+)? s\b/g, '<secs>')
-    .replace(/\b\d+ ([a-z]+)\/s\b/g, '<rate> $1/s')
+    .replace(/\b\d[\d,]* ([a-z]+)\/s\b/g, '<rate> $1/s')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>');
 }
 
@@ -41,13 +44,14 @@ for (const tool of readdirSync(goldenDir).filter((d) => d.startsWith('ct-')).sor
               ...process.env,
               PATH: `${join(root, 'bin')}:${join(goldenDir, 'bin')}:${process.env.PATH}`,
               TMP: tmp,
+              DATABASE_URL,
               TZ: 'UTC',
               NO_COLOR: '1',
             },
           });
           const got = {
-            stdout: r.stdout.replaceAll(tmp, '$TMP'),
-            stderr: mask(r.stderr.replaceAll(tmp, '$TMP')),
+            stdout: r.stdout.replaceAll(tmp, '$TMP').replaceAll(DATABASE_URL, '$DATABASE_URL'),
+            stderr: mask(r.stderr.replaceAll(tmp, '$TMP').replaceAll(DATABASE_URL, '$DATABASE_URL')),
             status: `${r.status}\n`,
           };
           for (const k of ['stdout', 'stderr', 'status'] as const) {

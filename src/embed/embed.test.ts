@@ -86,17 +86,24 @@ test('reads ahead only a few batches, not the whole input', async () => {
   assert.ok(worst <= 4 * 16, `read ${worst} records ahead of the output`);
 });
 
-test('empty texts pass through without a vector; bad records are rejected in order', async () => {
+test('empty texts pass through without a vector; bad records (no text field, a non-string) are rejected in order', async () => {
   const p = counting();
   const rejected: string[] = [];
   const stats = emptyStats();
-  const recs = [{ id: 1, text: 'a' }, { id: 2, text: '  ' }, [1, 2], { id: 4 }, { id: 5, text: 'b' }];
+  const recs = [{ id: 1, text: 'a' }, { id: 2, text: '  ' }, [1, 2], { id: 4 }, { id: 5, text: 'b' }, { id: 6, text: 42 }, { id: 7, text: { a: 1 } }, { id: 8, text: null }];
   const out = await collect(embedStream(items(recs), options(p, { reject: (i, r) => void rejected.push(`${i.where} ${r}`) }), stats));
   assert.deepEqual(out.map((r) => [r.id, r.embedding === null ? null : 'v', r.embedding_model === null]), [
-    [1, 'v', false], [2, null, true], [4, null, true], [5, 'v', false],
+    [1, 'v', false], [2, null, true], [5, 'v', false], [8, null, true],
   ]);
-  assert.deepEqual(rejected, ['stdin:3 not a JSON object']);
+  assert.deepEqual(rejected, [
+    "stdin:3 not a record (a JSON object), got an array; one record per line wanted: jq -c '.[]' splits an array",
+    'stdin:4 4: no field "text" (see --text-field)',
+    'stdin:6 6: field "text" is a number (42), not text',
+    'stdin:7 7: field "text" is an object, not text',
+  ]);
   assert.equal(stats.empty, 2);
+  assert.equal(stats.rejected, 4);
+  assert.deepEqual(p.batches.flat(), ['a', 'b'], 'nothing but text is embedded');
 });
 
 test('with a cache, repeated texts are sent once and a second pass sends nothing', async (t) => {

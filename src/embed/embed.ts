@@ -8,16 +8,19 @@
  * Without a sender (`--dry-run`) the same code runs and only counts what would be sent.
  */
 import type { Rec } from '../io/arrow.js';
-import type { InputItem } from '../io/input.js';
+import { notARecord, type InputItem } from '../io/input.js';
 import { Batcher, type Batch, type BatchLimits } from './batching.js';
 import { textKey, type EmbeddingCache } from './cache.js';
 import { modelLabel, type Provider } from './providers/types.js';
-import type { Outcome, Sender } from './sender.js';
+import { BadAnswerError, type Outcome, type Sender } from './sender.js';
+import { RuntimeError } from '../io/errors.js';
+import type { TextOf } from './text.js';
 import { fitTokens, MAX_INPUT_TOKENS } from './tokens.js';
 
 export interface EmbedOptions {
   provider: Provider;
-  text: (rec: Rec) => string;
+  /** The text to embed, or why the record has none that can be (a bad record). */
+  text: TextOf;
   id: (rec: Rec) => string | undefined;
   embeddingField: string;
   /** Cut texts over the per-input limit (true) or reject their records (false, `--no-truncate`). */
@@ -90,6 +93,7 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
 
   const dispatch = (batch: Batch<Wanted>) => {
     stats.batches++;
+    const number = stats.batches;
     stats.texts += batch.items.length;
     stats.tokens += batch.totalTokens;
     const sender = o.sender;
@@ -112,6 +116,11 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
         });
       })
       .catch((err: unknown) => {
+        if (err instanceof BadAnswerError) {
+          const from = batch.items[0]!.entries[0]!.item.where;
+          const to = batch.items.at(-1)!.entries[0]!.item.where;
+          err = new RuntimeError(`batch ${number} (${from}–${to}): ${err.message}`);
+        }
         failure ??= err;
       })
       .finally(() => {
@@ -139,6 +148,11 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
 
   const take = (entry: Entry, rec: Rec) => {
     const text = o.text(rec);
+    if (typeof text !== 'string') {
+      entry.done = true;
+      entry.error = text.error;
+      return;
+    }
     if (text === '') {
       stats.empty++;
       entry.done = true;
@@ -190,7 +204,7 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
       entry.error = item.error;
     } else if (v === null || typeof v !== 'object' || Array.isArray(v)) {
       entry.done = true;
-      entry.error = 'not a JSON object';
+      entry.error = notARecord(v);
     } else {
       entry.rec = v as Rec;
       take(entry, entry.rec);

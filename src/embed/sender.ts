@@ -11,6 +11,11 @@ import { ProviderError, type Provider } from './providers/types.js';
 
 export type Outcome = Float32Array | { error: string };
 
+/** The server kept answering without one vector per input: the run stops (the records are not at fault). */
+export class BadAnswerError extends RuntimeError {
+  override name = 'BadAnswerError';
+}
+
 export interface SendStats {
   /** Requests started (retries included). */
   requests: number;
@@ -59,6 +64,9 @@ export class Sender {
       } catch (err) {
         if (!(err instanceof ProviderError)) throw err;
         if (err.kind === 'fatal') throw new RuntimeError(err.message);
+        if (err.kind === 'bad-answer' && attempt >= this.o.maxRetries) {
+          throw new BadAnswerError(`gave up after ${attempt + 1} attempts: ${err.message}`);
+        }
         const tooBig = err.status === 429 && err.limitTokens !== undefined && total > err.limitTokens;
         if (texts.length > 1 && (err.kind === 'reject' || tooBig)) return this.split(texts, tokens);
         if (err.kind === 'reject' || tooBig || attempt >= this.o.maxRetries) {

@@ -1,5 +1,7 @@
 /** What to embed from a record (`--text-field` or `--template`) and what to call it in messages (`--id-field`). */
 import type { Rec } from '../io/arrow.js';
+import { UsageError } from '../io/errors.js';
+import type { InputItem } from '../io/input.js';
 
 /** A field's value as text: strings as they are, lists joined by `; `, objects as JSON, null/absent empty. */
 export function fieldText(v: unknown): string {
@@ -29,18 +31,77 @@ export function compileTemplate(template: string): (rec: Rec) => string {
   return (rec) => parts.map((p) => (typeof p === 'string' ? p : fieldText(rec[p.field]))).join('');
 }
 
-/** Fields a template refers to (to warn about names no record has). */
+/** Fields a template refers to (to check them against the records). */
 export function templateFields(template: string): string[] {
   return [...template.matchAll(/(?<!\{)\{([^{}]+)\}/g)].map((m) => m[1]!.trim());
 }
 
-/** The text to embed: the template's output, or the text field's value. Blank text counts as empty. */
-export function textGetter(opts: { template?: string; textField: string }): (rec: Rec) => string {
-  const get = opts.template !== undefined ? compileTemplate(opts.template) : (rec: Rec) => fieldText(rec[opts.textField]);
+/** A record's text to embed, or why it has none that can be embedded (a bad record). */
+export type TextOf = (rec: Rec) => string | { error: string };
+
+const kindOf = (v: unknown): string =>
+  Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v === 'number' ? `a number (${v})` : `a ${typeof v} (${String(v)})`;
+
+/**
+ * The text to embed: the template's output, or the text field's value. Blank text (and null) counts as empty:
+ * no vector. With `--text-field`, a record without the field, or whose value is not a string, is a bad record.
+ */
+export function textGetter(opts: { template?: string; textField: string }): TextOf {
+  const blank = (t: string) => (t.trim() === '' ? '' : t);
+  if (opts.template !== undefined) {
+    const get = compileTemplate(opts.template);
+    return (rec) => blank(get(rec));
+  }
+  const f = opts.textField;
   return (rec) => {
-    const t = get(rec);
-    return t.trim() === '' ? '' : t;
+    const v = rec[f];
+    if (v === undefined) return { error: `no field "${f}" (see --text-field)` };
+    if (v === null) return '';
+    if (typeof v !== 'string') return { error: `field "${f}" is ${kindOf(v)}, not text` };
+    return blank(v);
   };
+}
+
+/** How many records the field check looks at before the first text is embedded. */
+export const FIELD_CHECK_RECORDS = 1000;
+
+/**
+ * The input, after checking that every field the text needs (`--text-field`, or a template's `{fields}`)
+ * appears in at least one record among the first ones: a typo is a usage error naming the fields that exist,
+ * never a run that embeds nothing. Input without records (or with only bad lines there) is not checked.
+ */
+export async function* requireFields(
+  input: AsyncIterable<InputItem>,
+  opts: { template?: string; textField: string },
+  look = FIELD_CHECK_RECORDS,
+): AsyncGenerator<InputItem> {
+  const it = input[Symbol.asyncIterator]();
+  const head: InputItem[] = [];
+  const seen = new Set<string>();
+  let records = 0;
+  while (head.length < look) {
+    const r = await it.next();
+    if (r.done) break;
+    head.push(r.value);
+    const v = r.value.value;
+    if (r.value.error === undefined && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      records++;
+      for (const k of Object.keys(v)) seen.add(k);
+    }
+  }
+  if (records > 0) {
+    const needed = opts.template !== undefined ? templateFields(opts.template) : [opts.textField];
+    const missing = needed.filter((f) => !seen.has(f));
+    if (missing.length) {
+      const list = [...seen];
+      const fields = list.slice(0, 30).join(', ') + (list.length > 30 ? `, … (${list.length} in all)` : '');
+      const what = opts.template !== undefined ? `--template: ${missing.map((f) => `{${f}}`).join(', ')}` : `--text-field ${opts.textField}`;
+      const n = records === 1 ? 'the first record has' : `none of the first ${records} records has`;
+      throw new UsageError(`${what}: ${n} ${missing.length > 1 ? 'these fields' : 'that field'}; fields there: ${fields}`);
+    }
+  }
+  yield* head;
+  for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
 }
 
 /** `--id-field`, or by default `nct_id` when the record has one, else `id`. */

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { detectFormat, openInput, readNdjson, type InputItem } from './input.js';
+import { detectFormat, MAX_DEPTH, openInput, readNdjson, tooDeep, type InputItem } from './input.js';
 import { Field, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { ArrowEncoder } from './arrow.js';
 
@@ -117,4 +117,25 @@ test('an Arrow file cut short (no footer, as a killed run leaves it) is read up 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('readNdjson: a value nested deeper than MAX_DEPTH is a bad item with its line, not a stack overflow later', async () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const items = await collect(readNdjson(chunks(`{"a":${deep(20_000)}}\n{"a":${deep(MAX_DEPTH - 1)}}\n{"b":2}\n`), 'stdin'));
+  assert.equal(items.length, 3);
+  assert.equal(items[0]!.error, `nested deeper than ${MAX_DEPTH} levels`);
+  assert.equal(items[0]!.where, 'stdin:1');
+  assert.ok(items[0]!.text!.length < 300, 'the rejected text is cut short');
+  assert.equal(items[1]!.error, undefined, 'exactly MAX_DEPTH levels is fine');
+  assert.deepEqual(items[2]!.value, { b: 2 });
+  assert.equal(tooDeep({ a: [{ b: [1] }] }, 4), false);
+  assert.equal(tooDeep({ a: [{ b: [1] }] }, 3), true);
+  assert.equal(tooDeep(42, 0), false);
+});
+
+test('readNdjson: lines of pretty-printed JSON say the input is one JSON value per line, and how to get it', async () => {
+  const items = await collect(readNdjson(chunks('{\n  "a": 1,\n  "b": [\n    2\n  ]\n}\n{oops}\n'), 'stdin'));
+  const hint = '(the input must be one JSON value per line (NDJSON); pretty-printed JSON? compact it with jq -c)';
+  assert.deepEqual(items.map((i) => i.error?.endsWith(hint)), [true, true, true, undefined, true, true, false]); // `2` alone parses
+  assert.ok(!items[6]!.error!.includes('jq'), 'a plain bad line gets no hint');
 });

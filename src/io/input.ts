@@ -156,11 +156,15 @@ export async function* readNdjson(source: AsyncIterable<Buffer>, name: string): 
     }
     if (text.endsWith('\r')) text = text.slice(0, -1);
     if (text.trim() === '') return undefined;
+    let value: unknown;
     try {
-      return { where: `${name}:${line}`, line, value: JSON.parse(text) };
+      value = JSON.parse(text);
     } catch (err) {
-      return { where: `${name}:${line}`, line, error: `invalid JSON: ${(err as Error).message}`, text };
+      return { where: `${name}:${line}`, line, error: `invalid JSON: ${(err as Error).message}${ndjsonHint(text, line)}`, text };
     }
+    // Deeper values would overflow the stack of every recursive step after this one (a crash, not a record).
+    if (tooDeep(value, MAX_DEPTH)) return { where: `${name}:${line}`, line, error: `nested deeper than ${MAX_DEPTH} levels`, text: text.slice(0, 200) + '…' };
+    return { where: `${name}:${line}`, line, value };
   };
   for await (const chunk of source) {
     const s = rest + decoder.write(chunk);
@@ -202,6 +206,44 @@ class ArrowItems {
     const at = this.batches ? ` (batch ${this.batches}, row ${this.inBatch + 1})` : '';
     return new RuntimeError(`${this.name}:${this.row + 1}${at}: unreadable ${what} input: ${(err as Error).message}`);
   }
+}
+
+/** Why a parsed value is not a record (a JSON object), with the way out for a whole array on one line. */
+export function notARecord(v: unknown): string {
+  const got = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+  return `not a record (a JSON object), got ${got}${Array.isArray(v) ? "; one record per line wanted: jq -c '.[]' splits an array" : ''}`;
+}
+
+/** Records nested deeper than this are bad records (a study is about 8 levels deep). */
+export const MAX_DEPTH = 512;
+
+/** Whether a parsed JSON value nests objects and arrays deeper than `max` levels (no recursion: any depth). */
+export function tooDeep(v: unknown, max: number): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  const stack: unknown[] = [v];
+  const depths: number[] = [1];
+  while (stack.length) {
+    const x = stack.pop() as Record<string, unknown> | unknown[];
+    const d = depths.pop()!;
+    if (d > max) return true;
+    for (const y of Array.isArray(x) ? x : Object.values(x)) {
+      if (y !== null && typeof y === 'object') {
+        stack.push(y);
+        depths.push(d + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * What to add to a JSON error when the line looks like part of a pretty-printed (multi-line) JSON document,
+ * such as `jq .` prints: the input must be one JSON value per line.
+ */
+function ndjsonHint(text: string, line: number): string {
+  const t = text.trim();
+  const fragment = /^[[{]$/.test(t) || /^[\]}],?$/.test(t) || /^"[^"]*"\s*:/.test(t) || (line === 1 && /^[[{]/.test(t) && !/[\]}]$/.test(t));
+  return fragment ? ' (the input must be one JSON value per line (NDJSON); pretty-printed JSON? compact it with jq -c)' : '';
 }
 
 /** Arrow IPC stream (one or several concatenated streams) → items. */

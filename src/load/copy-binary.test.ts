@@ -116,3 +116,21 @@ test('rows back to back in an arena go out as one run; slabs are reused once rel
   const again = new RowArena(pool).add(Buffer.from('e'));
   assert.ok([rows[0].buffer, rows[2].buffer].includes(again.buffer), 'a released slab is reused');
 });
+
+test('NUL characters are removed from text, text[] and jsonb (and noted); lone surrogates in jsonb become U+FFFD', () => {
+  const enc = new RowEncoder([{ name: 't', type: 'text' }, { name: 'a', type: 'text[]' }, { name: 'j', type: 'jsonb' }]);
+  const textOf = (row: Buffer) => row.toString('utf8');
+  const clean = enc.encode(['ab', ['c'], { k: 'v' }]);
+  assert.equal(enc.nulCleaned, false);
+  const t = enc.encode(['a\u0000b', null, null]);
+  assert.equal(enc.nulCleaned, true);
+  assert.ok(!t.includes(0x00, 6) && textOf(t).includes('ab'));
+  enc.encode([null, ['c\u0000'], null]);
+  assert.equal(enc.nulCleaned, true);
+  const j = enc.encode([null, null, { k: 'x\u0000y', lit: '\\u0000', s: 'a\ud800b' }]);
+  assert.equal(enc.nulCleaned, true);
+  const json = textOf(j).slice(textOf(j).indexOf('{'));
+  assert.deepEqual(JSON.parse(json), { k: 'xy', lit: '\\u0000', s: 'a\ufffdb' }, 'a literal backslash-u0000 stays');
+  assert.equal(enc.encode(['ab', ['c'], { k: 'v' }]).equals(clean), true);
+  assert.equal(enc.nulCleaned, false, 'reset per row');
+});

@@ -60,8 +60,17 @@ class Scratch {
     this.view.setInt32(this.pos, v);
     this.pos += 4;
   }
-  /** A length-prefixed UTF-8 string (the prefix is patched once the byte length is known). */
+  /** Set when a string of the current row had NUL characters removed. */
+  nulCleaned = false;
+  /**
+   * A length-prefixed UTF-8 string (the prefix is patched once the byte length is known). Postgres text
+   * cannot hold NUL: those characters are removed (and noted in `nulCleaned`), as ct-prepare does.
+   */
   str(s: string, prefix?: number): void {
+    if (s.includes('\0')) {
+      s = s.replaceAll('\0', '');
+      this.nulCleaned = true;
+    }
     this.ensure(5 + s.length * 3);
     const lenAt = this.pos;
     this.pos += 4;
@@ -137,7 +146,7 @@ function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefi
     case 'json':
       return s.str(asText(v));
     case 'jsonb':
-      return s.str(jsonText(v), 1); // jsonb binary = version byte 1 + JSON text
+      return s.str(jsonbText(s, v), 1); // jsonb binary = version byte 1 + JSON text
     case 'bool':
       if (typeof v !== 'boolean') throw new ValueError(`expected true or false, got ${describe(v)}`);
       s.i32(1);
@@ -199,6 +208,24 @@ function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefi
   }
 }
 
+/**
+ * JSON text that Postgres jsonb accepts: `\u0000` (jsonb cannot hold NUL) is removed and a lone surrogate
+ * escape (`\ud800`, invalid in jsonb) becomes U+FFFD, as it does in text columns. Escaped backslashes are
+ * skipped, so a literal `\\u0000` in the data stays as it is.
+ */
+function jsonbText(s: Scratch, v: unknown): string {
+  const json = jsonText(v);
+  if (!json.includes('\\u')) return json;
+  return json.replace(/\\\\|\\u0000|\\ud[89a-f][0-9a-f]{2}/gi, (m) => {
+    if (m === '\\\\') return m;
+    if (m === '\\u0000') {
+      s.nulCleaned = true;
+      return '';
+    }
+    return '\ufffd';
+  });
+}
+
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** pgvector's binary form: int16 dimensions, int16 unused, float4 each (big-endian). */
@@ -251,7 +278,7 @@ function writeTextArray(s: Scratch, v: unknown, elemOid: number): void {
   s.view.setInt32(lenAt, s.pos - lenAt - 4);
 }
 
-/** A vector whose length differs from the column's dimension: stops the run (not a rejectable record). */
+/** A vector whose length differs from the column's dimension (the loader rejects that record, naming both). */
 export class DimensionError extends ValueError {
   override name = 'DimensionError';
   constructor(
@@ -325,6 +352,8 @@ export class RowArena {
 /** Encodes rows (values in column order) into binary COPY row bytes. */
 export class RowEncoder {
   private readonly s = new Scratch();
+  /** The last row encoded had NUL characters removed from a string. */
+  nulCleaned = false;
   constructor(readonly columns: EncoderColumn[]) {}
 
   /**
@@ -334,6 +363,7 @@ export class RowEncoder {
   encode(values: readonly unknown[], arena?: RowArena): Buffer {
     const s = this.s;
     s.pos = 0;
+    s.nulCleaned = false;
     s.i16(this.columns.length);
     for (let i = 0; i < this.columns.length; i++) {
       const v = values[i];
@@ -349,6 +379,7 @@ export class RowEncoder {
         throw err;
       }
     }
+    this.nulCleaned = s.nulCleaned;
     const bytes = s.buf.subarray(0, s.pos);
     return arena ? arena.add(bytes) : Buffer.from(bytes);
   }

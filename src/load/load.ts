@@ -8,7 +8,7 @@
  * whole batch: its transaction never committed, so nothing of it is visible.
  */
 import { DataError, RuntimeError } from '../io/errors.js';
-import type { InputItem } from '../io/input.js';
+import { notARecord, type InputItem } from '../io/input.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { connect as openDb, type ConnectOptions, type Db, type Target } from './connection.js';
 import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
@@ -70,11 +70,13 @@ export interface LoadStats {
   older: number;
   retried: number;
   batches: number;
+  /** Records with NUL characters removed from a string (Postgres text and jsonb cannot hold them). */
+  nulCleaned: number;
   index?: IndexResult;
 }
 
 export const newLoadStats = (): LoadStats => ({
-  read: 0, rejected: 0, duplicates: 0, inserted: 0, updated: 0, unchanged: 0, older: 0, retried: 0, batches: 0,
+  read: 0, rejected: 0, duplicates: 0, inserted: 0, updated: 0, unchanged: 0, older: 0, retried: 0, batches: 0, nulCleaned: 0,
 });
 
 const YIELD_EVERY = 32;
@@ -121,7 +123,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     for (const item of peeked) {
       stats.read++;
       stats.rejected++;
-      opts.reject(item, item.error ?? 'not a record (JSON object)');
+      opts.reject(item, item.error ?? notARecord(item.value));
     }
     return;
   }
@@ -215,7 +217,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     const take = (item: InputItem) => {
       stats.read++;
       if (item.error !== undefined) return rejectItem(item, item.error);
-      if (!isRecord(item.value)) return rejectItem(item, 'not a record (JSON object)');
+      if (!isRecord(item.value)) return rejectItem(item, notARecord(item.value));
       const rec = item.value;
       const id = rec[opts.idField];
       if (id === null || id === undefined || id === '') return rejectItem(item, `missing id field "${opts.idField}"`);
@@ -233,11 +235,11 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
       let row: Buffer;
       try {
         row = encoder.encode(values(rec), batch.arena);
+        if (encoder.nulCleaned) stats.nulCleaned++;
       } catch (err) {
-        if (err instanceof DimensionError) {
-          throw new DataError(item.where, `${opts.idField} ${String(id)}: ${err.message} (table ${opts.table.sql}); stopped before writing this batch`);
-        }
-        if (err instanceof ValueError) return rejectItem(item, err.message);
+        // A malformed vector (wrong length, non-numbers, not a list) is that record's problem: rejected with its position.
+        if (err instanceof DimensionError) return rejectItem(item, `${opts.idField} ${String(id)}: ${err.message} (table ${opts.table.sql})`);
+        if (err instanceof ValueError) return rejectItem(item, `${opts.idField} ${String(id)}: ${err.message}`);
         throw err;
       }
       const key = String(id);
@@ -395,6 +397,8 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
       throw new RuntimeError(`--create-table: ${(err as Error).message}`);
     }
     if (defs.some((d) => d.sqlType.startsWith('vector('))) await ensureVectorExtension(db);
+    // `--table lit.papers --create-table`: the schema too, when it is missing.
+    if (opts.table.schema !== undefined) await db.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.table.schema)}`);
     await db.query(createTableSql(opts.table, defs, opts.idField));
     for (const sql of commentSql(opts.table, defs)) await db.query(sql);
     opts.log(`created table ${opts.table.sql} (${defs.length + 1} columns)`);

@@ -31,6 +31,19 @@ test('inferSqlType from first-batch values', () => {
   assert.equal(inferSqlType(['a', 1]), 'jsonb');
 });
 
+test('inferSqlType: malformed vectors among good ones never change the column type', () => {
+  const good = (n: number) => Array.from({ length: n }, (_, i) => i / 10);
+  // The embedding field: one good vector is enough, whatever the others hold.
+  assert.equal(inferSqlType([[0.1, 'NaN', 0.3], good(3)], { vectorField: true }), 'vector(3)');
+  assert.equal(inferSqlType(['NaN', good(4), { a: 1 }], { vectorField: true }), 'vector(4)');
+  assert.equal(inferSqlType([good(3), good(5), good(5), [Infinity, 1, 2, 3, 4]], { vectorField: true }), 'vector(5)', 'the most common length');
+  assert.equal(inferSqlType(['NaN', { a: 1 }], { vectorField: true }), 'jsonb', 'no vector at all');
+  // Other fields: vectors in most records.
+  assert.equal(inferSqlType([good(2), good(2), [1, 'a']]), 'vector(2)');
+  assert.equal(inferSqlType([good(2), [1, 'a'], ['b', 2]]), 'jsonb');
+  assert.equal(inferSqlType([new Float32Array(3), new Float32Array(3)]), 'vector(3)');
+});
+
 test('columnsFromRecords: prepared fields keep their types, --dimensions and --no-embeddings apply', () => {
   const rec = { nct_id: 'N1', phases: [], interventions: [], enrollment: null, has_results: false, start_date: '2020-01', embedding: [1, 2], embedding_model: 'm', extra: 1.5 };
   assert.deepEqual(columnsFromRecords([rec], { idField: 'nct_id', noEmbeddings: false }), [
@@ -50,6 +63,8 @@ test('columnsFromRecords: prepared fields keep their types, --dimensions and --n
   const dims = columnsFromRecords([{ nct_id: 'N1' }], { idField: 'nct_id', noEmbeddings: false, dimensions: 4 });
   assert.deepEqual(dims.slice(1), [{ name: 'embedding', sqlType: 'vector(4)' }, { name: 'embedding_model', sqlType: 'text' }]);
   assert.throws(() => columnsFromRecords([rec], { idField: 'doi', noEmbeddings: false }), /no field "doi"/);
+  const bad = [{ ...rec, embedding: [1, 'NaN'] }, rec, { ...rec, embedding: 'NaN' }];
+  assert.deepEqual(columnsFromRecords(bad, { idField: 'nct_id', noEmbeddings: false }).find((c) => c.name === 'embedding'), { name: 'embedding', sqlType: 'vector(2)' });
 });
 
 test('createTableSql quotes every identifier and adds loaded_at and the primary key', () => {

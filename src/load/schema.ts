@@ -131,8 +131,17 @@ export const PREPARED_TYPES: Record<string, string> = {
 export const isNumVector = (v: unknown): v is ArrayLike<number> =>
   v instanceof Float32Array || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x)));
 
-/** The SQL type for a field from its non-null values in the first batch (none: text). */
-export function inferSqlType(values: unknown[]): string {
+/** Arrays and typed arrays: what a vector field holds, well-formed or not. */
+const isListLike = (v: unknown): boolean => Array.isArray(v) || ArrayBuffer.isView(v);
+
+/**
+ * The SQL type for a field from its non-null values in the first batch (none: text). A field is a vector
+ * column when it holds well-formed vectors (lists of finite numbers) in most records, or in any record when
+ * it is the embedding field: a malformed vector (a non-number inside, NaN, the wrong length, not a list) is
+ * then that record's problem (it is rejected when loaded), never a reason to make the column `jsonb`. The
+ * dimension is the most common length among the well-formed vectors.
+ */
+export function inferSqlType(values: unknown[], opts: { vectorField?: boolean } = {}): string {
   if (values.length === 0) return 'text';
   if (values.every((v) => typeof v === 'string')) return 'text';
   if (values.every((v) => typeof v === 'boolean')) return 'boolean';
@@ -141,8 +150,15 @@ export function inferSqlType(values: unknown[]): string {
   }
   if (values.every((v) => typeof v === 'number')) return 'double precision';
   if (values.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'))) return 'text[]';
-  // The first vector's length sets the dimension; a record that differs is then refused with a clear message.
-  if (values.every(isNumVector)) return `vector(${(values[0] as ArrayLike<number>).length})`;
+  const vectors = values.filter(isNumVector);
+  const mostly = vectors.length * 2 > values.length && vectors.length * 2 > values.filter(isListLike).length;
+  if (vectors.length > 0 && (mostly || opts.vectorField)) {
+    const counts = new Map<number, number>();
+    for (const v of vectors) counts.set(v.length, (counts.get(v.length) ?? 0) + 1);
+    let dims = vectors[0]!.length;
+    for (const [n, c] of counts) if (c > counts.get(dims)!) dims = n;
+    return `vector(${dims})`;
+  }
   return 'jsonb';
 }
 
@@ -170,7 +186,7 @@ export function columnsFromRecords(
   const cols: ColumnDef[] = [];
   for (const [name, vs] of values) {
     if (name === 'loaded_at') continue;
-    let sqlType = PREPARED_TYPES[name] ?? inferSqlType(vs);
+    let sqlType = PREPARED_TYPES[name] ?? inferSqlType(vs, { vectorField: name === 'embedding' });
     if (name === 'embedding' && vs.length === 0 && opts.dimensions) sqlType = `vector(${opts.dimensions})`;
     if (sqlType.startsWith('vector(')) {
       if (opts.noEmbeddings) continue;

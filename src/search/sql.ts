@@ -4,6 +4,7 @@
  * ranking with Postgres full-text ranking over `text`. User input only ever travels as parameters.
  */
 import { quoteIdent } from '../load/schema.js';
+import { normalizePhase } from '../validate.js';
 
 export interface SearchFilters {
   status?: string[];
@@ -19,16 +20,6 @@ export interface SearchFilters {
 export interface SearchSql {
   sql: string;
   params: unknown[];
-}
-
-/** `2`, `phase 2`, `Phase2`, `PHASE2`, `early phase 1`, `na` → the API's phase codes. */
-export function normalizePhase(p: string): string {
-  const s = p.trim().toUpperCase().replace(/[\s_-]+/g, '');
-  if (/^\d$/.test(s)) return `PHASE${s}`;
-  if (/^PHASE\d$/.test(s)) return s;
-  if (/^EARLY(PHASE)?1$/.test(s)) return 'EARLY_PHASE1';
-  if (s === 'NA' || s === 'NOTAPPLICABLE') return 'NA';
-  return p.trim().toUpperCase();
 }
 
 /** `LIKE` pattern for a case-insensitive substring: the user's `%` and `_` match themselves. */

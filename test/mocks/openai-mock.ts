@@ -34,6 +34,8 @@ export interface OpenAIMockOptions {
     rateSlow?: number;
     /** Extra latency of a slow answer (default 2000 ms). */
     slowMs?: number;
+    /** A broken compatible server: every embedding of an answer says `index: 0`. */
+    sameIndex?: boolean;
   };
   /** PRNG seed for faults (default 1). */
   seed?: number;
@@ -557,7 +559,7 @@ export async function startOpenAIMock(opts: OpenAIMockOptions = {}): Promise<Ope
       const v = mockVector(inp.key, parsed.dims);
       return {
         object: 'embedding',
-        index,
+        index: faults.sameIndex ? 0 : index,
         embedding: parsed.encoding === 'base64' ? vectorBase64(v) : vectorFloats(v),
       };
     });
@@ -661,7 +663,7 @@ function isDirectRun(): boolean {
 const USAGE = `usage: node openai-mock.js [--port N] [--port-file F] [--seed N]
   [--fault-rate R]        total fault probability, split evenly over 429 / 500 / reset
   [--rate429 R] [--rate500 R] [--rate-reset R] [--rate-slow R] [--slow-ms MS] [--retry-after S]
-  [--tpm N] [--rpm N] [--delay-ms MS] [--require-key KEY]`;
+  [--tpm N] [--rpm N] [--delay-ms MS] [--require-key KEY] [--same-index]`;
 
 async function main(argv: string[]): Promise<void> {
   const opts: OpenAIMockOptions = {};
@@ -705,6 +707,7 @@ async function main(argv: string[]): Promise<void> {
       case '--rpm': opts.rpm = num(flag, next()); break;
       case '--delay-ms': opts.delayMs = num(flag, next()); break;
       case '--require-key': opts.requireKey = next(); break;
+      case '--same-index': faults.sameIndex = true; break;
       case '-h':
       case '--help':
         process.stdout.write(`${USAGE}\n`);

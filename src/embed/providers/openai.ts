@@ -73,22 +73,37 @@ export function openaiProvider(o: OpenAIProviderOptions): Provider {
   };
 }
 
-/** The answer's vectors in input order, checked for count and size. */
+/**
+ * The answer's vectors in input order, checked for count, indices, size and finite numbers. An answer that
+ * does not hold exactly one vector for each input is a failed request (`bad-answer`: retried, then the run
+ * stops naming the batch); it never becomes a record without its vector.
+ */
 export function vectorsOf(res: OpenAI.CreateEmbeddingResponse, n: number, dims: number): Float32Array[] {
   const data = res?.data;
   if (!Array.isArray(data) || data.length !== n) {
-    throw new ProviderError(`server answered ${Array.isArray(data) ? data.length : 'no'} embeddings for ${n} inputs`, 'retry');
+    throw new ProviderError(`server answered ${Array.isArray(data) ? data.length : 'no'} embeddings for ${n} inputs`, 'bad-answer');
   }
-  const out = new Array<Float32Array>(n);
+  const out = new Array<Float32Array | undefined>(n).fill(undefined);
   for (const d of data) {
-    const v = typeof d.embedding === 'string' ? decodeBase64(d.embedding) : Float32Array.from(d.embedding);
+    const i = (d as { index?: unknown } | null)?.index;
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= n) {
+      throw new ProviderError(`server answered an embedding with index ${JSON.stringify(i)} for ${n} inputs`, 'bad-answer');
+    }
+    if (out[i] !== undefined) throw new ProviderError(`server answered index ${i} twice (missing or repeated indices)`, 'bad-answer');
+    const e = d.embedding as unknown;
+    let v: Float32Array;
+    if (typeof e === 'string') v = decodeBase64(e);
+    else if (Array.isArray(e) && e.every((x) => typeof x === 'number')) v = Float32Array.from(e);
+    else throw new ProviderError(`server answered embedding ${i} as ${e === null ? 'null' : typeof e}, not a vector`, 'bad-answer');
     if (v.length !== dims) {
       throw new ProviderError(`server returned ${v.length}-dimensional vectors, expected ${dims} (see --dimensions)`, 'fatal');
     }
-    out[d.index] = v;
+    for (let k = 0; k < v.length; k++) {
+      if (!Number.isFinite(v[k])) throw new ProviderError(`server answered embedding ${i} with a non-finite number`, 'bad-answer');
+    }
+    out[i] = v;
   }
-  if (out.some((v) => v === undefined)) throw new ProviderError('server answered with missing or repeated indices', 'retry');
-  return out;
+  return out as Float32Array[];
 }
 
 /** base64 of little-endian float32s → Float32Array. */

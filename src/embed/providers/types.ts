@@ -29,13 +29,14 @@ export function modelLabel(p: Pick<Provider, 'name' | 'model' | 'dims' | 'server
 /**
  * A failed request, classified for the retry loop: `retry` (429, 5xx, timeouts, resets), `reject` (the
  * request itself is bad, e.g. 400: retrying will not help, the records go to --rejects), `fatal` (401/403/404,
- * quota: nothing will work, stop the run).
+ * quota: nothing will work, stop the run), `bad-answer` (the server answered, but not one vector per input:
+ * retried like `retry`, and when the retries run out the run stops naming the batch: never a null vector).
  */
 export class ProviderError extends Error {
   override name = 'ProviderError';
   constructor(
     message: string,
-    readonly kind: 'retry' | 'reject' | 'fatal',
+    readonly kind: 'retry' | 'reject' | 'fatal' | 'bad-answer',
     readonly status?: number,
     /** Server-given wait before the next request (Retry-After or x-ratelimit-reset-*), ms. */
     readonly retryAfterMs?: number,
