@@ -3,7 +3,6 @@ import { hideBin } from 'yargs/helpers';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
 import { fmtSeconds } from '../src/io/progress.js';
-import { redactUrl } from '../src/io/redact.js';
 import { TokenBucket } from '../src/embed/budget.js';
 import { MAX_BATCH_INPUTS, MAX_BATCH_TOKENS } from '../src/embed/batching.js';
 import { defaultCacheDir, EmbeddingCache } from '../src/embed/cache.js';
@@ -15,6 +14,7 @@ import { OPENAI_MODELS, openaiProvider } from '../src/embed/providers/openai.js'
 import { modelLabel, type Provider } from '../src/embed/providers/types.js';
 import { Sender } from '../src/embed/sender.js';
 import { idGetter, textGetter } from '../src/embed/text.js';
+import { checkHttpUrl } from '../src/util/net.js';
 import { Pacer } from '../src/util/retry.js';
 
 const TOOL = 'ct-embed';
@@ -165,7 +165,7 @@ function chooseProvider(args: EmbedArgs, env: NodeJS.ProcessEnv): Provider {
     throw new UsageError(`--dimensions ${args.dimensions}: ${model} gives ${known.shortens ? `at most ${known.native}` : `exactly ${known.native}`}`);
   }
   if (!apiKey && !baseURL) throw new UsageError('--provider openai needs OPENAI_API_KEY (or OPENAI_BASE_URL / --base-url for a compatible server)');
-  if (baseURL !== undefined && !/^https?:\/\//i.test(baseURL)) throw new UsageError(`--base-url must be an http(s) URL, got ${redactUrl(baseURL)}`);
+  if (baseURL !== undefined) checkHttpUrl(baseURL, args.baseUrl !== undefined ? '--base-url' : 'OPENAI_BASE_URL');
   const dims = args.dimensions ?? known!.native;
   return openaiProvider({
     model,

@@ -5,6 +5,7 @@ import { UsageError } from '../src/io/errors.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { fetchStudies, freshStart, listParams, type PagingState } from '../src/fetch.js';
 import { StudiesClient } from '../src/fetch/client.js';
+import { checkHttpUrl } from '../src/util/net.js';
 import { dropResumeSource, findResume, replaySaved, type ResumeSource } from '../src/fetch/resume.js';
 
 const TOOL = 'ct-fetch';
@@ -65,6 +66,7 @@ runTool(TOOL, async () => {
     .parseAsync();
   const args = argv as unknown as FetchArgs;
   validate(args);
+  const base = baseUrl(args);
   const params = listParams({
     query: args.query,
     condition: args.condition,
@@ -87,7 +89,7 @@ runTool(TOOL, async () => {
   }
 
   const client = new StudiesClient({
-    baseUrl: args.baseUrl ?? process.env.CT_API_URL ?? DEFAULT_BASE_URL,
+    baseUrl: base,
     rate: args.rate,
     timeoutMs: args.timeout * 1000,
     maxRetries: args.maxRetries,
@@ -145,6 +147,13 @@ runTool(TOOL, async () => {
 });
 
 const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** --base-url, else CT_API_URL, else the public API; a malformed URL is a usage error naming its source. */
+function baseUrl(a: FetchArgs): string {
+  if (a.baseUrl !== undefined) return checkHttpUrl(a.baseUrl, '--base-url');
+  if (process.env.CT_API_URL) return checkHttpUrl(process.env.CT_API_URL, 'CT_API_URL');
+  return DEFAULT_BASE_URL;
+}
 
 function splitList(s: string): string[] {
   return s.split(',').map((x) => x.trim()).filter(Boolean);

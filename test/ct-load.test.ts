@@ -315,7 +315,7 @@ describe('ct-load against PostgreSQL', () => {
   test('a missing table is a clear error without --create-table', async () => {
     const r = await run('ct-load', ['--table', `${base}_missing`], ndjson(records()), backend.db);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in postgres://postgres@127.0.0.1:5432/test \\(use --create-table\\)`));
+    assert.match(r.stderr, new RegExp(`ct-load: table "${base}_missing" does not exist in ${DATABASE_URL.replace(/[.?*+()[\]\\]/g, '\\$&')} \\(use --create-table\\)`));
   });
 
   test('Arrow input (vectors read as float32 views) loads the same table as NDJSON; rejects show vectors as arrays', async () => {
