@@ -47,3 +47,8 @@ test('redactOptions: secret-named options masked, URLs redacted, repeated option
   assert.deepEqual(out, { 'database-url': ['postgres://u:***@h/db', 'postgres://h/db?password=***'], 'api-key': '***', table: 't' });
   assert.doesNotMatch(JSON.stringify(out), /one|two|sk-1/);
 });
+
+test('errorText: error messages reaching stderr lose URL passwords too', async () => {
+  const { errorText } = await import('./errors.js');
+  assert.equal(errorText(new Error('connect to postgres://u:p@ss@h/db?password=x failed')), 'connect to postgres://u:***@h/db?password=*** failed');
+});
