@@ -2,6 +2,7 @@
 import { hideBin } from 'yargs/helpers';
 import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
+import { interruption } from '../src/io/signals.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { fetchStudies, freshStart, listParams, type PagingState } from '../src/fetch.js';
 import { StudiesClient } from '../src/fetch/client.js';
@@ -95,6 +96,7 @@ runTool(TOOL, async () => {
     maxRetries: args.maxRetries,
     retryDelayMs: args.retryDelay * 1000,
     userAgent: `ct-pipeline/${VERSION} (ct-fetch)`,
+    signal: interruption.signal,
     onRetry: ({ page, attempt, reason, delayMs }) => {
       if (delayMs >= 10_000) note(`page ${page}: ${reason}; retry ${attempt} of ${args.maxRetries} in ${fmtSeconds(delayMs / 1000)}`);
     },

@@ -9,6 +9,7 @@ import { noInput, openInput, type Format, type Input, type InputOptions } from '
 import { RecordWriter } from './io/output.js';
 import { Progress } from './io/progress.js';
 import { redactOptions } from './io/redact.js';
+import { Interrupted, gracefulStop, installSignalHandlers, interruption, stopOnSignal } from './io/signals.js';
 import { Rejects } from './io/rejects.js';
 
 export const VERSION: string = (
@@ -86,7 +87,8 @@ export async function withRecordIO(
   fn: (io: RecordIO) => Promise<string>,
   opts: RecordIOOptions = {},
 ): Promise<void> {
-  const input = opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input);
+  gracefulStop();
+  const input = stopOnSignal(opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input));
   const options = redactOptions(argv);
   if (opts.noInput) delete options.input;
   const writer = new RecordWriter({
@@ -106,7 +108,7 @@ export async function withRecordIO(
     byBytes: input.sizeBytes !== undefined,
   });
   try {
-    const summary = await fn({ tool, input, writer, rejects, progress });
+    const summary = await untilStopped(fn({ tool, input, writer, rejects, progress }));
     await writer.close();
     rejects.close();
     if (writer.stdoutClosed && writer.paths.length) {
@@ -116,15 +118,41 @@ export async function withRecordIO(
     progress.summary(summary);
   } catch (err) {
     progress.stop();
+    // Interrupted: what was produced goes into the partial files before they are kept.
+    if (err instanceof Interrupted) await writer.flush().catch(() => undefined);
     writer.abandon();
     rejects.abandon();
+    if (err instanceof Interrupted) err.kept = writer.partials;
     throw err;
   }
+}
+
+/** Seconds a tool has, after SIGINT/SIGTERM, to finish the unit in progress (a COPY batch) before it is abandoned. */
+const GRACE_SECONDS = 10;
+
+/** `work`, or the Interrupted error once a signal came and the work did not stop within the grace period. */
+function untilStopped<T>(work: Promise<T>): Promise<T> {
+  const signal = interruption.signal;
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    const fire = () => {
+      timer = setTimeout(() => reject(signal.reason), GRACE_SECONDS * 1000);
+      timer.unref();
+    };
+    if (signal.aborted) fire();
+    else signal.addEventListener('abort', fire, { once: true });
+  });
+  stopped.catch(() => undefined);
+  return Promise.race([work, stopped]).finally(() => clearTimeout(timer));
 }
 
 /** Exit code for an error, and the message to print (none for a closed output). */
 export function exitFor(tool: string, err: unknown): { code: number; message?: string } {
   if (err instanceof OutputClosed) return { code: 0 };
+  if (err instanceof Interrupted) {
+    const kept = err.kept.length ? `; ${err.kept.join(', ')} kept, run again to resume` : '';
+    return { code: err.exitCode, message: `${tool}: interrupted${kept}` };
+  }
   if (err instanceof UsageError) return { code: 2, message: `${tool}: ${errorText(err)}` };
   if (err instanceof DataError) return { code: 1, message: `${tool}: ${err.where}: ${errorText(err)}` };
   const code = (err as { exitCode?: number }).exitCode;
@@ -133,6 +161,7 @@ export function exitFor(tool: string, err: unknown): { code: number; message?: s
 
 /** Run a bin's main function and exit with the conventional code once stdout is flushed. */
 export function runTool(tool: string, main: () => Promise<void>): void {
+  installSignalHandlers();
   main().then(
     () => finish(0),
     (err: unknown) => {

@@ -58,6 +58,11 @@ export class RecordWriter {
     return this.files.map((f) => f.path);
   }
 
+  /** The `.partial` files a failed or interrupted run leaves (special targets have none). */
+  get partials(): string[] {
+    return this.files.filter((f) => !f.direct).map((f) => f.partial);
+  }
+
   /** Add tool-specific facts to the metadata (e.g. ct-fetch's paging state); rewrites the partial meta. */
   setMeta(extra: Record<string, unknown>): void {
     Object.assign(this.extraMeta, extra);
