@@ -62,9 +62,9 @@ export function writeFileAtomic(path: string, text: string): void {
   }
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fd = naming(tmp, () => openSync(tmp, 'w'));
+    const fd = naming(path, () => openSync(tmp, 'w'));
     try {
-      naming(tmp, () => {
+      naming(path, () => {
         writeAll(fd, Buffer.from(text));
         fsyncSync(fd);
       });

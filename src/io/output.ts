@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import { ArrowEncoder, type Rec } from './arrow.js';
-import { AtomicFile } from './atomic-file.js';
+import { AtomicFile, fileError } from './atomic-file.js';
 import { OutputClosed } from './errors.js';
 import type { Format } from './input.js';
 
@@ -118,7 +118,7 @@ export class RecordWriter {
   }
 
   private async emit(buf: Buffer): Promise<void> {
-    if (this.stdoutError) throw this.stdoutError;
+    if (this.stdoutError) throw fileError('stdout', this.stdoutError);
     this.bytes += buf.length;
     for (const f of this.files) f.write(buf);
     const out = this.stdout;
