@@ -1,4 +1,5 @@
 /** ct-fetch: page through the ClinicalTrials.gov API v2 (`GET /studies`) and write the raw studies. */
+import { existsSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
@@ -86,7 +87,8 @@ runTool(TOOL, async () => {
   if (args.resume) {
     if (!args.tee) throw new UsageError('--resume needs --tee FILE: the checkpoint to resume');
     resume = findResume(args.tee, params, TOOL);
-    if (!resume) note(`nothing to resume in ${args.tee}.partial; starting from the first page`);
+    // A fresh run (no checkpoint at all) says nothing; a checkpoint that never completed a page is worth a word.
+    if (!resume && existsSync(`${args.tee}.partial`)) note(`nothing to resume in ${args.tee}.partial (no page completed); starting from the first page`);
   }
 
   const client = new StudiesClient({

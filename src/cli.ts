@@ -3,7 +3,9 @@
  * errors to exit codes (0 ok or EPIPE, 1 runtime or data error, 2 usage error) and `tool: where: what`.
  */
 import { readFileSync } from 'node:fs';
-import yargs, { type Argv } from 'yargs';
+import { createRequire } from 'node:module';
+import type { Argv } from 'yargs';
+import type yargsFactory from 'yargs';
 import { DataError, OutputClosed, UsageError, errorText } from './io/errors.js';
 import { noInput, openInput, type Format, type Input, type InputOptions } from './io/input.js';
 import { RecordWriter } from './io/output.js';
@@ -16,8 +18,22 @@ export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-/** Help text width is fixed so the README reference generated from `--help` does not depend on the terminal. */
+/**
+ * yargs' CommonJS build: its help layout wraps at word boundaries (wrap-ansi), where the ESM build cuts
+ * words at the column edge (`filter.over` / `allStatus`).
+ */
+const yargs = createRequire(import.meta.url)('yargs') as typeof yargsFactory;
+
+/** Help width without a terminal, and the width of the README's copy (`CT_HELP_WIDTH=100`). */
 export const HELP_WIDTH = 100;
+
+/** `--help` fits the terminal; CT_HELP_WIDTH fixes it (the README reference is generated that way). */
+export function helpWidth(env: NodeJS.ProcessEnv = process.env, out: { isTTY?: boolean; columns?: number } = process.stdout): number {
+  const fixed = Number(env.CT_HELP_WIDTH);
+  if (Number.isInteger(fixed) && fixed >= 40) return fixed;
+  if (out.isTTY && out.columns) return Math.max(40, out.columns);
+  return HELP_WIDTH;
+}
 
 /**
  * A yargs parser with the shared conventions: strict, usage errors as UsageError (exit 2), fixed width.
@@ -30,7 +46,7 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
     .usage(synopsis)
     .epilogue(description.join('\n\n'))
     .strict()
-    .wrap(HELP_WIDTH)
+    .wrap(helpWidth())
     .version(VERSION)
     .help('help')
     .alias('help', 'h')
