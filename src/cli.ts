@@ -103,8 +103,9 @@ export async function withRecordIO(
   fn: (io: RecordIO) => Promise<string>,
   opts: RecordIOOptions = {},
 ): Promise<void> {
-  gracefulStop();
   const input = stopOnSignal(opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input));
+  // From here on a signal stops the run cleanly; before (still waiting for the first bytes) it exits at once.
+  gracefulStop();
   const options = redactOptions(argv);
   if (opts.noInput) delete options.input;
   const writer = new RecordWriter({

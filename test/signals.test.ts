@@ -124,3 +124,19 @@ test('ct-load (Postgres): SIGINT between batches → committed batches stay, the
     await client.end();
   }
 });
+
+test('ct-prepare: SIGINT before the first byte arrives exits 130 at once, leaving nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-signals-'));
+  try {
+    const out = join(dir, 'out.ndjson');
+    const run = started('ct-prepare', ['-o', out]);
+    await new Promise((r) => setTimeout(r, 1500));
+    run.child.kill('SIGINT');
+    const r = await run.exited;
+    assert.equal(r.code, 130, r.stderr);
+    assert.equal(existsSync(`${out}.partial`), false);
+    run.child.stdin!.destroy();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
