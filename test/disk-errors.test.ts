@@ -37,7 +37,12 @@ test('a full disk: the error names the file, no temporary file is left', (t) => 
   }
   try {
     const out = join(dir, 'out.ndjson');
-    const r = spawnSync(join(root, 'bin', 'ct-prepare'), [sample, '-o', out, '-q'], { env: { ...process.env, TZ: 'UTC' } });
+    const prepare = (...args: string[]) => spawnSync(join(root, 'bin', 'ct-prepare'), [sample, '-o', out, '-q', ...args], { env: { ...process.env, TZ: 'UTC' } });
+    // --dedupe latest spools beside the output first: that is what fills the disk (the unlinked spool is freed at exit)
+    const spooled = prepare();
+    assert.equal(spooled.status, 1);
+    assert.match(spooled.stderr.toString(), new RegExp(`^ct-prepare: --dedupe latest: cannot write its spool \\(a copy of the input\\) in ${dir}: ENOSPC: no space left on device; `));
+    const r = prepare('--dedupe', 'first');
     assert.equal(r.status, 1);
     assert.equal(r.stderr.toString(), `ct-prepare: ${out}.partial: ENOSPC: no space left on device\n`);
     // The disk is full now: a small atomic write fails naming its file and leaves no temporary file.
