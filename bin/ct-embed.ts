@@ -133,7 +133,7 @@ runTool(TOOL, async () => {
     };
     writer.setMeta(facts);
     return summary(label, stats, sender, price, progress.seconds, remote, cache?.tornSegments ?? 0);
-  });
+  }, { progressUnit: 'records read' });
 });
 
 function chooseProvider(args: EmbedArgs, env: NodeJS.ProcessEnv): Provider {

@@ -68,3 +68,19 @@ test("--help on a terminal fits the terminal's width (checked under script)", (t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("ct-embed's progress line counts records read, with records written apart", async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'ct-msg-'));
+  const child = spawn(bin('ct-embed'), ['--provider', 'hash', '-o', join(dir, 'e.ndjson')], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const rec = (i: number) => JSON.stringify({ nct_id: `NCT${i}`, text: `text ${i}` }) + '\n';
+  for (let i = 0; i < 5; i++) child.stdin.write(rec(i));
+  await new Promise((r) => setTimeout(r, 6500)); // plain progress lines come every 5 s
+  child.stdin.end(rec(5));
+  await new Promise((r) => child.on('close', r));
+  rmSync(dir, { recursive: true, force: true });
+  // Reading runs ahead of writing (records wait for their batch): the two counts are apart, never mixed.
+  assert.match(stderr, /^ct-embed: 6 records read, \d+\/s, [0-6] written$/m);
+});
