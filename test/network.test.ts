@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,5 +66,34 @@ test('a refused port on the first request: each tool fails within about 10 s nam
     assert.match(r.stderr, new RegExp(`${tool}: (cannot connect to \\S+: )?connection refused by 127\\.0\\.0\\.1:${port} \\(`));
     assert.doesNotMatch(r.stderr, /NCT1|S3cretPw|stdin:1/, 'no record is blamed, no password shown');
     assert.ok(r.seconds < 12, `${tool} took ${r.seconds} s`);
+  }
+});
+
+test('a name that does not resolve (lookup injected into the binaries: nothing is resolved) fails fast naming the host', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-nodns-'));
+  try {
+    // Preloaded into each tool: dns.lookup answers EAI_AGAIN itself, as an offline resolver would.
+    const preload = join(dir, 'no-dns.cjs');
+    writeFileSync(preload, `const dns = require('node:dns');
+dns.lookup = (host, opts, cb) => {
+  if (typeof opts === 'function') cb = opts;
+  setTimeout(() => cb(Object.assign(new Error('getaddrinfo EAI_AGAIN ' + host), { code: 'EAI_AGAIN', syscall: 'getaddrinfo', hostname: host })), 20);
+};
+`);
+    const env = { NODE_OPTIONS: `--require ${preload}` };
+    const cases: Array<[string, string[], Record<string, string>, string, RegExp]> = [
+      ['ct-fetch', ['--limit', '1'], {}, '', /^ct-fetch: cannot resolve clinicaltrials\.gov \(DNS: EAI_AGAIN\) \(4 attempts in \d+\.\d s\)$/m],
+      ['ct-embed', [], { OPENAI_API_KEY: 'sk-test' }, '{"nct_id":"NCT1","text":"a"}\n', /^ct-embed: cannot resolve api\.openai\.com \(DNS: EAI_AGAIN\) \(no answer in \d+\.\d s\)$/m],
+      ['ct-load', [], { DATABASE_URL: 'postgres://u:S3cretPw@db.example.test/db' }, '{"nct_id":"NCT1"}\n', /^ct-load: cannot connect to postgres:\/\/u:\*\*\*@db\.example\.test\/db: cannot resolve db\.example\.test \(DNS: EAI_AGAIN\) \(4 attempts in \d+\.\d s\)$/m],
+    ];
+    for (const [tool, args, extra, input, want] of cases) {
+      const r = run(tool, args, { ...env, ...extra }, input);
+      assert.equal(r.code, 1, `${tool}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.doesNotMatch(r.stderr, /NCT1|S3cretPw/);
+      assert.ok(r.seconds < 12, `${tool} took ${r.seconds} s`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
