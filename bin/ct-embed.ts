@@ -105,7 +105,9 @@ runTool(TOOL, async () => {
       const sent = sender?.stats.tokensSent ?? 0;
       const cost = remote ? `, ${fmtCost(sent, price)}` : '';
       const eta = sized && input.bytesRead > 0 ? `, ETA ${fmtSeconds((progress.seconds * (input.sizeBytes! - input.bytesRead)) / input.bytesRead)}` : '';
-      progress.update(writer.count, sized ? input.bytesRead : writer.count, remote ? `${sent.toLocaleString('en')} tokens${cost}, concurrency ${concurrency.current}${eta}` : eta.slice(2));
+      // The count and the share are both of the input read; records written (in input order) trail behind.
+      const written = `${writer.count.toLocaleString('en')} written`;
+      progress.update(stats.records, sized ? input.bytesRead : stats.records, remote ? `${written}, ${sent.toLocaleString('en')} tokens${cost}, concurrency ${concurrency.current}${eta}` : `${written}${eta}`);
     }
     await cache?.close();
     const label = modelLabel(provider);
@@ -116,7 +118,7 @@ runTool(TOOL, async () => {
     };
     writer.setMeta(facts);
     return summary(label, stats, sender, price, progress.seconds, remote, cache?.tornSegments ?? 0);
-  });
+  }, { progressUnit: 'records read' });
 });
 
 function redactHome(path: string): string {

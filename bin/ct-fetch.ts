@@ -1,11 +1,14 @@
 /** ct-fetch: page through the ClinicalTrials.gov API v2 (`GET /studies`) and write the raw studies. */
+import { existsSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { UsageError } from '../src/io/errors.js';
-import { httpUrl, isoDate, listValues, nonEmpty, positive, statuses, whole, year } from '../src/validate.js';
+import { isoDate, listValues, nonEmpty, positive, statuses, whole, year } from '../src/validate.js';
+import { interruption } from '../src/io/signals.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { fetchStudies, freshStart, listParams, type PagingState } from '../src/fetch.js';
 import { StudiesClient } from '../src/fetch/client.js';
+import { checkHttpUrl } from '../src/util/net.js';
 import { dropResumeSource, findResume, replaySaved, type ResumeSource } from '../src/fetch/resume.js';
 
 const TOOL = 'ct-fetch';
@@ -66,6 +69,7 @@ runTool(TOOL, async () => {
     .parseAsync();
   const args = argv as unknown as FetchArgs;
   validate(args);
+  const base = baseUrl(args);
   const params = listParams({
     query: args.query,
     condition: args.condition,
@@ -87,16 +91,18 @@ runTool(TOOL, async () => {
       throw new UsageError('--resume needs an NDJSON or Arrow checkpoint: a Parquet file cut short has no footer and cannot be read');
     }
     resume = findResume(args.tee, params, TOOL);
-    if (!resume) note(`nothing to resume in ${args.tee}.partial; starting from the first page`);
+    // A fresh run (no checkpoint at all) says nothing; a checkpoint that never completed a page is worth a word.
+    if (!resume && existsSync(`${args.tee}.partial`)) note(`nothing to resume in ${args.tee}.partial (no page completed); starting from the first page`);
   }
 
   const client = new StudiesClient({
-    baseUrl: args.baseUrl ?? process.env.CT_API_URL ?? DEFAULT_BASE_URL,
+    baseUrl: base,
     rate: args.rate,
     timeoutMs: args.timeout * 1000,
     maxRetries: args.maxRetries,
     retryDelayMs: args.retryDelay * 1000,
     userAgent: `ct-pipeline/${VERSION} (ct-fetch)`,
+    signal: interruption.signal,
     onRetry: ({ page, attempt, reason, delayMs }) => {
       if (delayMs >= 10_000) note(`page ${page}: ${reason}; retry ${attempt} of ${args.maxRetries} in ${fmtSeconds(delayMs / 1000)}`);
     },
@@ -150,6 +156,13 @@ runTool(TOOL, async () => {
 
 const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+/** --base-url, else CT_API_URL, else the public API; a malformed URL is a usage error naming its source. */
+function baseUrl(a: FetchArgs): string {
+  if (a.baseUrl !== undefined) return checkHttpUrl(a.baseUrl, '--base-url');
+  if (process.env.CT_API_URL) return checkHttpUrl(process.env.CT_API_URL, 'CT_API_URL');
+  return DEFAULT_BASE_URL;
+}
+
 function validate(a: FetchArgs): void {
   whole('page-size', a.pageSize, 1, 1000);
   whole('num-records', a.numRecords, 0);
@@ -159,6 +172,5 @@ function validate(a: FetchArgs): void {
   positive('timeout', a.timeout, 'a number of seconds');
   positive('retry-delay', a.retryDelay, 'a number of seconds', true);
   isoDate('updated-since', a.updatedSince);
-  httpUrl('base-url', a.baseUrl ?? process.env.CT_API_URL);
   for (const flag of ['query', 'condition', 'intervention', 'advanced'] as const) nonEmpty(flag, a[flag]);
 }

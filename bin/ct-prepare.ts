@@ -1,6 +1,8 @@
 /** ct-prepare: raw ClinicalTrials.gov API v2 studies → clean, load-ready records. */
+import { dirname } from 'node:path';
 import { hideBin } from 'yargs/helpers';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
+import { isSpecialFile } from '../src/io/atomic-file.js';
 import { UsageError } from '../src/io/errors.js';
 import { whole, year } from '../src/validate.js';
 import { fmtSeconds } from '../src/io/progress.js';
@@ -21,7 +23,7 @@ runTool(TOOL, async () => {
     .option('dedupe', {
       choices: ['latest', 'first', 'none'] as const,
       default: 'latest' as const,
-      describe: 'duplicate nct_ids: keep the latest last_update_posted (output waits for the end of input), the first seen (streams), or all',
+      describe: 'duplicate nct_ids: keep the latest last_update_posted (output waits for the end of input; records wait in a spool file about the size of the input, beside -o/--tee FILE, else in TMPDIR), the first seen (streams), or all',
     })
     .option('raw', { type: 'boolean', default: true, describe: 'include the original study as `raw` (--no-raw to leave it out)' })
     .option('skip-existing', {
@@ -58,6 +60,7 @@ runTool(TOOL, async () => {
         startYear: args.startYear,
         limit: args.limit,
         dedupe: args.dedupe,
+        spoolDir: spoolDir(args.out, args.tee),
         reject: (item, reason) => rejects.reject(item, reason),
         keep,
       },
@@ -76,3 +79,9 @@ runTool(TOOL, async () => {
     return parts.join(', ');
   });
 });
+
+/** The `--dedupe latest` spool goes beside the first output file (same disk, not a RAM-backed /tmp), else in TMPDIR. */
+function spoolDir(...targets: Array<string | undefined>): string | undefined {
+  const file = targets.find((t) => t && t !== '-' && !isSpecialFile(t));
+  return file ? dirname(file) : undefined;
+}

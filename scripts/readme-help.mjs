@@ -14,7 +14,7 @@ const docs = existsSync(join(root, 'docs')) ? readdirSync(join(root, 'docs')).fi
 const helpCache = new Map();
 const helpOf = (tool) => {
   if (!helpCache.has(tool)) {
-    helpCache.set(tool, execFileSync(join(root, 'bin', tool), ['--help'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TZ: 'UTC' } }).trimEnd());
+    helpCache.set(tool, execFileSync(join(root, 'bin', tool), ['--help'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TZ: 'UTC', CT_HELP_WIDTH: '100' } }).trimEnd());
   }
   return helpCache.get(tool);
 };

@@ -3,20 +3,37 @@
  * errors to exit codes (0 ok or EPIPE, 1 runtime or data error, 2 usage error) and `tool: where: what`.
  */
 import { readFileSync } from 'node:fs';
-import yargs, { type Argv } from 'yargs';
+import { createRequire } from 'node:module';
+import type { Argv } from 'yargs';
+import type yargsFactory from 'yargs';
 import { DataError, OutputClosed, UsageError, errorText } from './io/errors.js';
 import { noInput, openInput, type Format, type Input, type InputOptions } from './io/input.js';
 import { RecordWriter } from './io/output.js';
 import { Progress } from './io/progress.js';
 import { redactOptions } from './io/redact.js';
+import { Interrupted, gracefulStop, installSignalHandlers, interruption, stopOnSignal } from './io/signals.js';
 import { Rejects } from './io/rejects.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-/** Help text width is fixed so the README reference generated from `--help` does not depend on the terminal. */
+/**
+ * yargs' CommonJS build: its help layout wraps at word boundaries (wrap-ansi), where the ESM build cuts
+ * words at the column edge (`filter.over` / `allStatus`).
+ */
+const yargs = createRequire(import.meta.url)('yargs') as typeof yargsFactory;
+
+/** Help width without a terminal, and the width of the README's copy (`CT_HELP_WIDTH=100`). */
 export const HELP_WIDTH = 100;
+
+/** `--help` fits the terminal; CT_HELP_WIDTH fixes it (the README reference is generated that way). */
+export function helpWidth(env: NodeJS.ProcessEnv = process.env, out: { isTTY?: boolean; columns?: number } = process.stdout): number {
+  const fixed = Number(env.CT_HELP_WIDTH);
+  if (Number.isInteger(fixed) && fixed >= 40) return fixed;
+  if (out.isTTY && out.columns) return Math.max(40, out.columns);
+  return HELP_WIDTH;
+}
 
 /**
  * A yargs parser with the shared conventions: strict, usage errors as UsageError (exit 2), fixed width.
@@ -29,7 +46,7 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
     .usage(synopsis)
     .epilogue(description.join('\n\n'))
     .strict()
-    .wrap(HELP_WIDTH)
+    .wrap(helpWidth())
     .version(VERSION)
     .help('help')
     .alias('help', 'h')
@@ -105,7 +122,9 @@ export async function withRecordIO(
   if (!opts.noInput && fromStdin && process.stdin.isTTY) {
     process.stderr.write(`${tool}: reading records from the terminal (end with Ctrl-D); give an input file or pipe records in (see --help)\n`);
   }
-  const input = opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input);
+  const input = stopOnSignal(opts.noInput ? noInput() : await openInput(argv.input, undefined, opts.input));
+  // From here on a signal stops the run cleanly; before (still waiting for the first bytes) it exits at once.
+  gracefulStop();
   if (input.format === 'empty' && !opts.noInput) {
     // Most often the command before this one in a pipeline failed: say so, whatever --quiet says.
     process.stderr.write(`${tool}: warning: no records in ${input.name}${fromStdin ? ' (did the command before it fail? `set -o pipefail` makes a pipeline fail with it)' : ''}\n`);
@@ -129,7 +148,7 @@ export async function withRecordIO(
     byBytes: input.sizeBytes !== undefined,
   });
   try {
-    const summary = await fn({ tool, input, writer, rejects, progress });
+    const summary = await untilStopped(fn({ tool, input, writer, rejects, progress }));
     await writer.close();
     rejects.close();
     if (writer.stdoutClosed && writer.paths.length) {
@@ -139,15 +158,41 @@ export async function withRecordIO(
     progress.summary(summary);
   } catch (err) {
     progress.stop();
+    // Interrupted: what was produced goes into the partial files before they are kept.
+    if (err instanceof Interrupted) await writer.flush().catch(() => undefined);
     writer.abandon();
     rejects.abandon();
+    if (err instanceof Interrupted) err.kept = writer.partials;
     throw err;
   }
+}
+
+/** Seconds a tool has, after SIGINT/SIGTERM, to finish the unit in progress (a COPY batch) before it is abandoned. */
+const GRACE_SECONDS = 10;
+
+/** `work`, or the Interrupted error once a signal came and the work did not stop within the grace period. */
+function untilStopped<T>(work: Promise<T>): Promise<T> {
+  const signal = interruption.signal;
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    const fire = () => {
+      timer = setTimeout(() => reject(signal.reason), GRACE_SECONDS * 1000);
+      timer.unref();
+    };
+    if (signal.aborted) fire();
+    else signal.addEventListener('abort', fire, { once: true });
+  });
+  stopped.catch(() => undefined);
+  return Promise.race([work, stopped]).finally(() => clearTimeout(timer));
 }
 
 /** Exit code for an error, and the message to print (none for a closed output). */
 export function exitFor(tool: string, err: unknown): { code: number; message?: string } {
   if (err instanceof OutputClosed) return { code: 0 };
+  if (err instanceof Interrupted) {
+    const kept = err.kept.length ? `; ${err.kept.join(', ')} kept, run again to resume` : '';
+    return { code: err.exitCode, message: `${tool}: interrupted${kept}` };
+  }
   if (err instanceof UsageError) return { code: 2, message: `${tool}: ${errorText(err)}` };
   if (err instanceof DataError) return { code: 1, message: `${tool}: ${err.where}: ${errorText(err)}` };
   const code = (err as { exitCode?: number }).exitCode;
@@ -156,6 +201,7 @@ export function exitFor(tool: string, err: unknown): { code: number; message?: s
 
 /** Run a bin's main function and exit with the conventional code once stdout is flushed. */
 export function runTool(tool: string, main: () => Promise<void>): void {
+  installSignalHandlers();
   main().then(
     () => finish(0),
     (err: unknown) => {

@@ -7,6 +7,8 @@ import { openSync, readSync, writeSync, closeSync, unlinkSync, mkdtempSync, rmdi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Rec } from './io/arrow.js';
+import { fileError } from './io/atomic-file.js';
+import { RuntimeError } from './io/errors.js';
 import type { InputItem } from './io/input.js';
 
 export interface Intervention {
@@ -222,6 +224,8 @@ export interface PrepareOptions {
   startYear?: number;
   limit?: number;
   dedupe?: Dedupe;
+  /** Where `--dedupe latest` spools the records (default: TMPDIR). */
+  spoolDir?: string;
   /** Called for a bad record; throws to stop the run (no --rejects) or records it. */
   reject: (item: InputItem, reason: string) => void;
   /** Optional async filter (e.g. --skip-existing): return false to drop a prepared record. */
@@ -258,23 +262,36 @@ const newer = (a: string | null, b: string | null): boolean => (a ?? '') > (b ??
 /**
  * Spool for `--dedupe latest`: keeping the latest of duplicate studies needs the whole input, so records
  * wait in an unlinked temporary file (nothing is left behind, even on kill -9) and only a small index
- * (id → spool slot, last update) stays in memory.
+ * (id → spool slot, last update) stays in memory. It is about the size of the input (≈21 KB a study with
+ * `raw`), so it goes in `dir` — beside the output file — rather than a RAM-backed /tmp.
  */
 class Spool {
   private readonly fd: number;
   private offset = 0;
   private readonly slots: { offset: number; length: number }[] = [];
-  constructor() {
-    const dir = mkdtempSync(join(tmpdir(), 'ct-prepare-'));
-    const path = join(dir, 'spool.ndjson');
-    this.fd = openSync(path, 'w+');
-    unlinkSync(path);
-    rmdirSync(dir);
+  constructor(private readonly dir: string) {
+    try {
+      const sub = mkdtempSync(join(dir, '.ct-prepare-spool-'));
+      const path = join(sub, 'spool.ndjson');
+      this.fd = openSync(path, 'w+');
+      unlinkSync(path);
+      rmdirSync(sub);
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+  private failed(err: unknown): RuntimeError {
+    const where = fileError(this.dir, err).message; // `DIR: CODE: what`
+    return new RuntimeError(`--dedupe latest: cannot write its spool (a copy of the input) in ${where}; free space there, set TMPDIR (without -o/--tee), or use --dedupe first`);
   }
   add(rec: Rec): number {
     const buf = Buffer.from(JSON.stringify(rec), 'utf8');
     let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.offset + off);
+    try {
+      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.offset + off);
+    } catch (err) {
+      throw this.failed(err);
+    }
     this.slots.push({ offset: this.offset, length: buf.length });
     this.offset += buf.length;
     return this.slots.length - 1;
@@ -300,7 +317,7 @@ export async function* prepareStream(
   const dedupe = opts.dedupe ?? 'latest';
   // slot −1: the id's latest version so far was filtered out (or, without a spool, is already out).
   const seen = new Map<string, { slot: number; updated: string | null; listed: boolean }>();
-  const spool = dedupe === 'latest' ? new Spool() : undefined;
+  const spool = dedupe === 'latest' ? new Spool(opts.spoolDir ?? tmpdir()) : undefined;
   const order: string[] = []; // ids in first-seen order of a version that passed (latest mode)
   let kept = 0; // distinct studies kept, for --limit
   try {

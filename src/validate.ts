@@ -46,17 +46,6 @@ export function memSize(flag: string, v: string | undefined): void {
 }
 
 /** An http(s) URL (shown without its credentials). */
-export function httpUrl(flag: string, v: string | undefined): void {
-  if (v === undefined) return;
-  let ok = false;
-  try {
-    ok = /^https?:$/.test(new URL(v).protocol);
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new UsageError(`--${flag} must be an http(s) URL, got ${redactUrl(v)}`);
-}
-
 /** A repeatable option with comma lists → its values (`--status a,b --status c` → a, b, c). */
 export function listValues(v: readonly string[] | string | undefined): string[] | undefined {
   if (v === undefined) return undefined;

@@ -310,12 +310,22 @@ describe('ct-fetch', () => {
         assert.deepEqual(fs.readFileSync(`${tee}.partial`), partial);
       }));
 
-    test('--resume with nothing to resume starts from the first page', () =>
+    test('--resume on a fresh run starts from the first page and says nothing about resuming', () =>
       withMock({}, async (m) => {
         const tee = tmpFile('fresh.ndjson');
         const r = await run(['--base-url', m.url, '--tee', tee, '--resume', ...FAST]);
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stderr, /nothing to resume in .*fresh\.ndjson\.partial; starting from the first page/);
+        assert.doesNotMatch(r.stderr, /resum/);
+        assert.equal(fs.readFileSync(tee, 'utf8'), FIXTURE_TEXT);
+      }));
+
+    test('--resume with a .partial that never completed a page says so and starts from the first page', () =>
+      withMock({}, async (m) => {
+        const tee = tmpFile('early.ndjson');
+        fs.writeFileSync(`${tee}.partial`, '');
+        const r = await run(['--base-url', m.url, '--tee', tee, '--resume', ...FAST]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /nothing to resume in .*early\.ndjson\.partial \(no page completed\); starting from the first page/);
         assert.equal(fs.readFileSync(tee, 'utf8'), FIXTURE_TEXT);
       }));
   });

@@ -578,7 +578,7 @@ describe('ct-load against PostgreSQL', () => {
         // Wait for the loader's backend to be inside a COPY, then terminate it.
         for (let i = 0; i < 2000 && !killed; i++) {
           const rows = await backend.query<{ pid: number }>(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'ct-load' AND state = 'active' AND query LIKE 'COPY%'",
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'ct-load' AND datname = current_database() AND state = 'active' AND query LIKE 'COPY%'",
           );
           if (rows.length) {
             const [res] = await backend.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [rows[0].pid]);
@@ -617,7 +617,7 @@ describe('ct-load against PostgreSQL', () => {
         killing = (async () => {
           for (let i = 0; i < 2000 && !killed; i++) {
             const rows = await backend.query<{ pid: number }>(
-              "SELECT pid FROM pg_stat_activity WHERE application_name = 'ct-load' AND state = 'active' AND query LIKE 'COPY%'",
+              "SELECT pid FROM pg_stat_activity WHERE application_name = 'ct-load' AND datname = current_database() AND state = 'active' AND query LIKE 'COPY%'",
             );
             if (rows.length) killed = (await backend.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [rows[0].pid]))[0].ok;
             else await new Promise((res) => setTimeout(res, 5));

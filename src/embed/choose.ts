@@ -3,7 +3,8 @@
  * OPENAI_BASE_URL is set; the model, its vector size and the server, all checked before anything is read.
  */
 import { UsageError } from '../io/errors.js';
-import { httpUrl, nonEmpty, positive, whole } from '../validate.js';
+import { checkHttpUrl } from '../util/net.js';
+import { nonEmpty, positive, whole } from '../validate.js';
 import { MAX_BATCH_INPUTS } from './batching.js';
 import { HASH_MODEL, hashProvider } from './providers/hash.js';
 import { OPENAI_MODELS, openaiProvider } from './providers/openai.js';
@@ -59,7 +60,7 @@ export function chooseProvider(args: ProviderArgs, env: NodeJS.ProcessEnv): Prov
     throw new UsageError(`--dimensions ${args.dimensions}: ${model} gives ${known.shortens ? `at most ${known.native}` : `exactly ${known.native}`}`);
   }
   if (!apiKey && !baseURL) throw new UsageError('--provider openai needs OPENAI_API_KEY (or OPENAI_BASE_URL / --base-url for a compatible server)');
-  httpUrl('base-url', baseURL);
+  if (baseURL !== undefined) checkHttpUrl(baseURL, args.baseUrl !== undefined ? '--base-url' : 'OPENAI_BASE_URL');
   const dims = args.dimensions ?? known!.native;
   return openaiProvider({
     model,

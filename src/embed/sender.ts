@@ -4,6 +4,7 @@
  * request above the server's token budget). Returns a vector or a failure reason per text.
  */
 import { RuntimeError } from '../io/errors.js';
+import { FirstContact } from '../util/net.js';
 import { backoffDelay, retryDelay, sleep, type Pacer } from '../util/retry.js';
 import type { TokenBucket } from './budget.js';
 import type { AdaptiveConcurrency } from './concurrency.js';
@@ -34,14 +35,20 @@ export interface SenderOptions {
   random?: () => number;
   /** Told about each retry (for --verbose style logging); never about successes. */
   onRetry?: (message: string, waitMs: number) => void;
+  /** The fast-fail rule for a server never reached (tests shorten it). */
+  firstContact?: FirstContact;
 }
 
 export class Sender {
   readonly stats: SendStats = { requests: 0, retries: 0, textsSent: 0, tokensSent: 0 };
   /** After a 429 every request waits until then, not only the one that was refused. */
   private resumeAt = 0;
+  private readonly contact: FirstContact;
+  private readonly startedAt = Date.now();
 
-  constructor(private readonly o: SenderOptions) {}
+  constructor(private readonly o: SenderOptions) {
+    this.contact = o.firstContact ?? new FirstContact();
+  }
 
   async send(texts: string[], tokens: number[]): Promise<Outcome[]> {
     const total = tokens.reduce((a, b) => a + b, 0);
@@ -55,17 +62,35 @@ export class Sender {
           await this.o.tpm?.take(total);
           startedAt = Date.now();
           this.stats.requests++;
+          this.contact.attempt();
           return this.o.provider.embed(texts);
         });
+        this.contact.answered();
         this.o.concurrency.onSuccess();
         this.stats.textsSent += texts.length;
         this.stats.tokensSent += total;
         return vectors;
       } catch (err) {
         if (!(err instanceof ProviderError)) throw err;
+        if (!err.connection) this.contact.answered();
         if (err.kind === 'fatal') throw new RuntimeError(err.message);
         if (err.kind === 'bad-answer' && attempt >= this.o.maxRetries) {
           throw new BadAnswerError(`gave up after ${attempt + 1} attempts: ${err.message}`);
+        }
+        if (err.unreachable) {
+          const quick = this.contact.onUnreachable();
+          if (quick?.stop) throw new RuntimeError(`${err.message} (no answer in ${((Date.now() - this.startedAt) / 1000).toFixed(1)} s)`);
+          if (quick) {
+            this.stats.retries++;
+            this.o.onRetry?.(err.message, quick.waitMs);
+            await sleep(quick.waitMs);
+            attempt--; // quick retries before the first answer do not use up --max-retries
+            continue;
+          }
+        }
+        // The server stopped answering: that is no record's fault, so the run stops instead of rejecting them.
+        if (err.connection && attempt >= this.o.maxRetries) {
+          throw new RuntimeError(`gave up after ${attempt + 1} attempts (--max-retries ${this.o.maxRetries}): ${err.message}`);
         }
         const tooBig = err.status === 429 && err.limitTokens !== undefined && total > err.limitTokens;
         if (texts.length > 1 && (err.kind === 'reject' || tooBig)) return this.split(texts, tokens);

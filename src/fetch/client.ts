@@ -6,7 +6,8 @@
  * the server's own plain-text message.
  */
 import { RuntimeError } from '../io/errors.js';
-import { Pacer, parseRetryAfter, retryDelay } from '../util/retry.js';
+import { FirstContact, hostOf, unreachableReason } from '../util/net.js';
+import { Pacer, parseRetryAfter, retryDelay, sleep } from '../util/retry.js';
 
 export type Study = Record<string, unknown>;
 
@@ -22,6 +23,9 @@ export class BadRequest extends Error {
   override name = 'BadRequest';
   readonly exitCode = 2;
 }
+
+/** The server was never reached (DNS, refused, unreachable): fast-fail until it has answered once. */
+class Unreachable extends Error {}
 
 /** A failure worth another attempt, with the server's requested wait when it gave one. */
 class Transient extends Error {
@@ -52,6 +56,12 @@ export interface ClientOptions {
   userAgent?: string;
   random?: () => number;
   onRetry?: (info: RetryInfo) => void;
+  /** The fetch to use (tests inject failures such as a DNS error). */
+  fetch?: typeof fetch;
+  /** The fast-fail rule for a server never reached (tests shorten it). */
+  firstContact?: FirstContact;
+  /** Aborts the request in flight and any wait (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export class StudiesClient {
@@ -60,21 +70,42 @@ export class StudiesClient {
   retries = 0;
   private readonly pacer: Pacer;
   private readonly endpoint: string;
+  private readonly contact: FirstContact;
 
   constructor(private readonly opts: ClientOptions) {
     this.pacer = new Pacer(opts.rate);
+    this.contact = opts.firstContact ?? new FirstContact();
     this.endpoint = `${opts.baseUrl.replace(/\/+$/, '')}/studies`;
   }
 
   /** Fetch one page; `page` (1-based) only names it in messages. Throws BadRequest or RuntimeError. */
   async list(query: Record<string, string>, page: number): Promise<StudiesPage> {
     const url = `${this.endpoint}?${new URLSearchParams(query)}`;
+    const started = Date.now();
+    let tries = 0;
     for (let attempt = 0; ; attempt++) {
-      await this.pacer.wait();
+      await this.pacer.wait(this.opts.signal);
       this.requests++;
+      tries++;
+      this.contact.attempt();
       try {
         return await this.attempt(url);
       } catch (err) {
+        if (err instanceof Unreachable) {
+          const quick = this.contact.onUnreachable();
+          if (quick?.stop) {
+            const secs = ((Date.now() - started) / 1000).toFixed(1);
+            throw new RuntimeError(`${err.message} (${tries} ${tries > 1 ? 'attempts' : 'attempt'} in ${secs} s)`);
+          }
+          if (quick) {
+            this.retries++;
+            this.opts.onRetry?.({ page, attempt: tries, reason: err.message, delayMs: quick.waitMs });
+            await sleep(quick.waitMs, this.opts.signal);
+            attempt--; // quick retries before the first answer do not use up --max-retries
+            continue;
+          }
+          err = new Transient(err.message);
+        }
         if (!(err instanceof Transient)) throw err;
         if (attempt >= this.opts.maxRetries) {
           throw new RuntimeError(`page ${page}: giving up after ${attempt + 1} attempts (--max-retries ${this.opts.maxRetries}): ${err.message}`);
@@ -97,16 +128,21 @@ export class StudiesClient {
     let type: string;
     let body: string;
     let retryAfter: string | null;
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
     try {
-      const res = await fetch(url, {
+      const res = await (this.opts.fetch ?? fetch)(url, {
         headers: { accept: 'application/json', 'user-agent': this.opts.userAgent ?? 'ct-pipeline' },
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal: this.opts.signal ? AbortSignal.any([timeout, this.opts.signal]) : timeout,
       });
+      this.contact.answered();
       status = res.status;
       type = res.headers.get('content-type') ?? '';
       retryAfter = res.headers.get('retry-after');
       body = await res.text();
     } catch (err) {
+      if (this.opts.signal?.aborted) throw this.opts.signal.reason;
+      const unreachable = unreachableReason(err, hostOf(url));
+      if (unreachable) throw new Unreachable(unreachable);
       throw new Transient(networkReason(err, this.opts.timeoutMs));
     }
     if (status === 400) throw new BadRequest(`GET /studies: HTTP 400: ${body.trim() || 'Bad Request'}`);

@@ -2,58 +2,132 @@
  * A file that appears under its name only when complete. Bytes go to `NAME.partial` beside it; `commit`
  * fsyncs, writes `NAME.meta.json`, then renames the partial into place. A failed or killed run leaves
  * only `NAME.partial` (and `NAME.partial.meta.json`), which a later run can find.
+ *
+ * A target that exists and is not a regular file (a device such as /dev/null, a FIFO, a socket,
+ * `/dev/fd/N` of a pipe, or a symlink to one of those) is written directly: no partial, no rename, no
+ * meta file — renaming over a device would replace it with a regular file.
+ *
+ * Every file-system error names the file (`out.ndjson.partial: ENOSPC: no space left on device`), and the
+ * temporary file of a small write is removed when the write fails.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { RuntimeError } from './errors.js';
 
 export const partialName = (path: string): string => `${path}.partial`;
 export const metaName = (path: string): string => `${path}.meta.json`;
 
-/** Write a small file atomically (temp + fsync + rename). */
-export function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
+/** True when `path` exists (symlinks followed) and is something other than a regular file or a directory. */
+export function isSpecialFile(path: string): boolean {
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const st = statSync(path);
+    return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false;
   }
-  renameSync(tmp, path);
+}
+
+/** A file-system error as one line that names the file: `PATH: CODE: what` (Node's own text often has no path). */
+export function fileError(path: string, err: unknown): RuntimeError {
+  const e = err as NodeJS.ErrnoException;
+  if (e instanceof RuntimeError) return e;
+  const what = e?.code && e.message ? e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '').replace(/, \w+$/, '') : String(err);
+  return new RuntimeError(`${path}: ${e?.code ? `${e.code}: ` : ''}${what}`);
+}
+
+/** Run `fn`; a thrown file-system error comes back naming `path`. */
+function naming<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw fileError(path, err);
+  }
+}
+
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+/** Write a small file atomically (temp + fsync + rename); a special target is written directly. */
+export function writeFileAtomic(path: string, text: string): void {
+  if (isSpecialFile(path)) {
+    const fd = naming(path, () => openSync(path, 'w'));
+    try {
+      naming(path, () => writeAll(fd, Buffer.from(text)));
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    const fd = naming(path, () => openSync(tmp, 'w'));
+    try {
+      naming(path, () => {
+        writeAll(fd, Buffer.from(text));
+        fsyncSync(fd);
+      });
+    } finally {
+      closeSync(fd);
+    }
+    naming(path, () => renameSync(tmp, path));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export class AtomicFile {
+  /** Where the bytes go while the run lasts: `NAME.partial`, or NAME itself for a special target. */
   readonly partial: string;
+  /** The target is a device, FIFO, socket …: written directly, no rename, no meta file. */
+  readonly direct: boolean;
   private fd: number | undefined;
   bytes = 0;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path) || '.', { recursive: true });
+    this.direct = isSpecialFile(path);
+    if (this.direct) {
+      this.partial = path;
+      this.fd = naming(path, () => openSync(path, 'w'));
+      return;
+    }
+    naming(path, () => mkdirSync(dirname(path) || '.', { recursive: true }));
     this.partial = partialName(path);
-    this.fd = openSync(this.partial, 'w');
+    this.fd = naming(this.partial, () => openSync(this.partial, 'w'));
   }
 
   /** Synchronous write: the bytes are in the kernel once this returns, so a kill -9 loses none of them. */
   write(buf: Uint8Array): void {
     if (this.fd === undefined) throw new Error(`${this.path}: write after close`);
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    const fd = this.fd;
+    naming(this.partial, () => writeAll(fd, buf));
     this.bytes += buf.length;
   }
 
   /** Describe the partial file while the run is going on (for resume and for `make checkpoints`). */
   writePartialMeta(meta: object): void {
+    if (this.direct) return;
     writeFileAtomic(metaName(this.partial), JSON.stringify(meta, null, 2) + '\n');
   }
 
-  /** fsync, write the meta file, rename into place. */
+  /** fsync, write the meta file, rename into place (a special target is only closed). */
   commit(meta?: object): void {
     if (this.fd === undefined) return;
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    if (this.direct) {
+      closeSync(fd);
+      return;
+    }
+    try {
+      naming(this.partial, () => fsyncSync(fd));
+    } finally {
+      closeSync(fd);
+    }
     if (meta) writeFileAtomic(metaName(this.path), JSON.stringify(meta, null, 2) + '\n');
-    renameSync(this.partial, this.path);
+    naming(this.path, () => renameSync(this.partial, this.path));
     rmSync(metaName(this.partial), { force: true });
     try {
       const dfd = openSync(dirname(this.path) || '.', 'r');
@@ -68,7 +142,7 @@ export class AtomicFile {
   abandon(): void {
     if (this.fd === undefined) return;
     try {
-      fsyncSync(this.fd);
+      if (!this.direct) fsyncSync(this.fd);
     } catch {
       // ignore: best effort
     }

@@ -1,4 +1,5 @@
 /** Errors that the CLI wrapper maps to exit codes and `tool: where: what` messages. */
+import { redactUrl } from './redact.js';
 
 /** A problem with the command line or the options: exit 2. */
 export class UsageError extends Error {
@@ -29,8 +30,8 @@ export class OutputClosed extends Error {
   }
 }
 
-/** One line, no stack: what a user sees after `tool: `. */
+/** One line, no stack, no password or key in a URL: what a user sees after `tool: `. */
 export function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message.replace(/\s*\n\s*/g, ' ').trim() || err.name;
-  return String(err);
+  if (err instanceof Error) return redactUrl(err.message.replace(/\s*\n\s*/g, ' ').trim()) || err.name;
+  return redactUrl(String(err));
 }

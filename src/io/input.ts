@@ -71,7 +71,9 @@ export async function openInput(path: string, stdin: Readable = process.stdin, o
     try {
       const st = await fsp.stat(path);
       if (st.isFile()) sizeBytes = st.size;
+      if (st.isDirectory()) throw new RuntimeError(`cannot read ${path}: it is a directory, not a file`);
     } catch (err) {
+      if (err instanceof RuntimeError) throw err;
       throw new RuntimeError(`cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     stream = createReadStream(path, { highWaterMark: 1 << 20 });

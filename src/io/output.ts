@@ -9,7 +9,7 @@
 import type { Writable } from 'node:stream';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { ArrowBatcher, IpcWriter, containerForPath, type Rec } from './arrow.js';
-import { AtomicFile } from './atomic-file.js';
+import { AtomicFile, fileError } from './atomic-file.js';
 import { OutputClosed } from './errors.js';
 import type { Format } from './input.js';
 import { ParquetWriter } from './parquet.js';
@@ -85,6 +85,11 @@ export class RecordWriter {
     return this.files.map((f) => f.path);
   }
 
+  /** The `.partial` files a failed or interrupted run leaves (special targets have none). */
+  get partials(): string[] {
+    return this.files.filter((f) => !f.direct).map((f) => f.partial);
+  }
+
   /** Add tool-specific facts to the metadata (e.g. ct-fetch's paging state); rewrites the partial meta. */
   setMeta(extra: Record<string, unknown>): void {
     Object.assign(this.extraMeta, extra);
@@ -148,7 +153,7 @@ export class RecordWriter {
 
   /** Bytes to every target, or (Arrow, Parquet) to the one target they were serialized for. */
   private async emit(buf: Buffer, sink?: BatchSink): Promise<void> {
-    if (this.stdoutError) throw this.stdoutError;
+    if (this.stdoutError) throw fileError('stdout', this.stdoutError);
     if (sink?.file) {
       sink.file.write(buf);
       if (sink === this.sinks[0]) this.bytes += buf.length;

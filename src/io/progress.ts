@@ -1,7 +1,11 @@
 /**
- * Progress on stderr: a live bar (rate, ETA) when stderr is a TTY, plain lines every few seconds
- * otherwise, nothing with --quiet. The closing summary is printed by the tool through `summary`.
+ * Progress on stderr: a live bar (rate, ETA) when stderr is a TTY and the tool has the terminal line to
+ * itself; plain lines every few seconds otherwise, nothing with --quiet. In a pipeline on a terminal
+ * (`ct-prepare … | ct-embed …`: stdin or stdout is a pipe) every tool would redraw the same line, so each
+ * prints its own plain lines instead, named by tool. Without a known total there is no bar, share or ETA,
+ * only counts and rate. The closing summary is printed by the tool through `summary`.
  */
+import { fstatSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 
 export interface ProgressOptions {
@@ -16,10 +20,24 @@ export interface ProgressOptions {
   /** Seconds between plain lines when stderr is not a TTY. */
   intervalSeconds?: number;
   stream?: NodeJS.WriteStream;
+  /** The tool is part of a pipeline (default: stdin or stdout is a pipe or socket). */
+  inPipeline?: boolean;
 }
 
+/** True when fd is a pipe, FIFO or socket (another program is on the other end). */
+function isPipe(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+export const inPipeline = (): boolean => isPipe(0) || isPipe(1);
+
 export class Progress {
-  private readonly bar: cliProgress.SingleBar | undefined;
+  private bar: cliProgress.SingleBar | undefined;
   private readonly stream: NodeJS.WriteStream;
   private readonly started = Date.now();
   private lastLine = Date.now();
@@ -33,25 +51,31 @@ export class Progress {
     this.stream = opts.stream ?? process.stderr;
     this.interval = (opts.intervalSeconds ?? 5) * 1000;
     this.total = opts.total;
-    if (!opts.quiet && this.stream.isTTY) {
-      this.bar = new cliProgress.SingleBar(
-        {
-          stream: this.stream,
-          format: `${opts.tool} {bar} {percentage}% | {count} ${opts.unit ?? 'records'} | {rate}/s | ETA {eta_formatted} {detail}`,
-          barsize: 24,
-          hideCursor: true,
-          clearOnComplete: true,
-          etaBuffer: 50,
-          fps: 5,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      this.bar.start(this.total ?? 0, 0, { count: 0, rate: '0', detail: '' });
-    }
+    if (!opts.quiet && this.stream.isTTY && !(opts.inPipeline ?? inPipeline())) this.bar = this.makeBar();
+  }
+
+  private makeBar(): cliProgress.SingleBar {
+    const unit = this.opts.unit ?? 'records';
+    // No cli-progress ETA: it prints `NULL` (cut to `LLs`) when it cannot tell; tools put theirs in the detail.
+    const format = this.total
+      ? `${this.opts.tool} {bar} {percentage}% | {count} ${unit} | {rate}/s {detail}`
+      : `${this.opts.tool} {count} ${unit} | {rate}/s {detail}`;
+    const bar = new cliProgress.SingleBar(
+      { stream: this.stream, format, barsize: 24, hideCursor: true, clearOnComplete: true, fps: 5 },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(this.total ?? 0, 0, { count: 0, rate: '0', detail: '' });
+    return bar;
   }
 
   setTotal(total: number): void {
+    const had = this.total;
     this.total = total;
+    if (this.bar && !had) {
+      // From counting to a bar with a share: start the bar again in its known-total form.
+      this.bar.stop();
+      this.bar = this.makeBar();
+    }
     this.bar?.setTotal(total);
   }
 
@@ -93,3 +117,4 @@ export class Progress {
 
 /** `12.3 s` style seconds. */
 export const fmtSeconds = (s: number): string => `${s < 10 ? s.toFixed(2) : s.toFixed(1)} s`;
+

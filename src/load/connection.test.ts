@@ -16,3 +16,19 @@ test('--database-url, then DATABASE_URL, then PG* variables, then PGlite; never 
   assert.doesNotMatch(pgEnv.label, /secret/);
   assert.deepEqual(chooseTarget({ ...base, env: {} }), { kind: 'pglite', dir: 'data/pglite', label: 'PGlite at data/pglite' });
 });
+
+test('a malformed database URL is a usage error naming its source, with no password in it', () => {
+  const env = {};
+  for (const bad of ['notaurl', 'localhost:5432/db', 'http://h/db', 'postgres//u:pw@h/db', 'postgres://u:pw@h:port/db']) {
+    assert.throws(() => chooseTarget({ ...base, databaseUrl: bad, env }), (e: Error) => {
+      assert.equal(e.name, 'UsageError');
+      assert.match(e.message, /^--database-url: not a postgres:\/\/ URL: /);
+      assert.doesNotMatch(e.message, /pw/);
+      return true;
+    });
+  }
+  assert.throws(() => chooseTarget({ ...base, env: { DATABASE_URL: 'notaurl' } }), /^UsageError: DATABASE_URL: not a postgres:\/\/ URL: notaurl$/);
+  for (const good of ['postgres://u:p@ss@h/db', 'postgresql://h/db?password=x', 'postgres:///db', 'socket:/var/run/postgresql?db=x', '/var/run/postgresql db']) {
+    assert.equal(chooseTarget({ ...base, databaseUrl: good, env }).kind, 'postgres');
+  }
+});

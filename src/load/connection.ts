@@ -11,9 +11,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { RuntimeError } from '../io/errors.js';
+import { RuntimeError, UsageError } from '../io/errors.js';
 import { redactUrl } from '../io/redact.js';
 import { acquireLock } from '../util/lock.js';
+import { FirstContact, unreachableReason } from '../util/net.js';
+import { sleep } from '../util/retry.js';
 import { copyBlobs, writeCopyStream } from './copy-binary.js';
 
 export interface QueryResult<T> {
@@ -47,11 +49,33 @@ export type Target = { kind: 'postgres'; url?: string; label: string } | { kind:
 export function chooseTarget(opts: ConnectionOptions): Target {
   const env = opts.env ?? process.env;
   const url = opts.databaseUrl || env.DATABASE_URL;
-  if (url) return { kind: 'postgres', url, label: redactUrl(url) };
+  if (url) {
+    checkDatabaseUrl(url, opts.databaseUrl ? '--database-url' : 'DATABASE_URL');
+    return { kind: 'postgres', url, label: redactUrl(url) };
+  }
   if (env.PGHOST || env.PGDATABASE) {
     return { kind: 'postgres', label: `postgres (PG* environment: ${env.PGHOST ?? 'local socket'}/${env.PGDATABASE ?? env.PGUSER ?? ''})` };
   }
   return { kind: 'pglite', dir: opts.pgliteDir, label: `PGlite at ${opts.pgliteDir}` };
+}
+
+/**
+ * A database URL must be `postgres://` / `postgresql://` (or pg's `socket:/dir?db=…`, or a socket directory
+ * `/dir dbname`). Anything else is a usage error naming where it came from, before any DNS lookup (pg would
+ * otherwise read `notaurl` as database `notaurl` on host `base`).
+ */
+export function checkDatabaseUrl(url: string, source: string): void {
+  if (url.startsWith('/')) return;
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  const ok = u && (u.protocol === 'socket:' || ((u.protocol === 'postgres:' || u.protocol === 'postgresql:') && (u.host !== '' || u.pathname !== '')));
+  // What the user typed, minus anything before an `@` that the URL parser could not place (a password maybe).
+  const shown = redactUrl(url).replace(/^[^@]*@/, (m) => (m.includes(':***@') ? m : '***@'));
+  if (!ok) throw new UsageError(`${source}: not a postgres:// URL: ${shown}`);
 }
 
 /** The yargs options for the connection, shared by ct-load and ct-prepare --skip-existing. */
@@ -82,19 +106,33 @@ export const pgliteLockFile = (dir: string): string => join(dir, '.ct-lock');
 /** A PGlite directory holds a database once initialised (PG_VERSION is written by initdb). */
 export const pgliteExists = (dir: string): boolean => existsSync(join(dir, 'PG_VERSION'));
 
-async function connectPostgres(target: { url?: string; label: string }, applicationName: string): Promise<Db> {
-  const client = new pg.Client({
-    connectionString: target.url,
-    application_name: process.env.PGAPPNAME ? undefined : applicationName,
-    connectionTimeoutMillis: 30_000,
-  });
-  // A dropped connection emits 'error' on the client; the failing query reports it, so do not crash here.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    throw Object.assign(new Error(`cannot connect to ${target.label}: ${e.message}`), { code: e.code });
+async function connectPostgres(target: { url?: string; label: string }, applicationName: string, contact = new FirstContact()): Promise<Db> {
+  const started = Date.now();
+  let client: pg.Client;
+  for (let tries = 1; ; tries++) {
+    client = new pg.Client({
+      connectionString: target.url,
+      application_name: process.env.PGAPPNAME ? undefined : applicationName,
+      connectionTimeoutMillis: 30_000,
+    });
+    // A dropped connection emits 'error' on the client; the failing query reports it, so do not crash here.
+    client.on('error', () => undefined);
+    contact.attempt();
+    try {
+      await client.connect();
+      break;
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      const unreachable = unreachableReason(err, pgHostPort(target.url));
+      const quick = unreachable ? contact.onUnreachable() : undefined;
+      if (quick && !quick.stop) {
+        await sleep(quick.waitMs);
+        continue;
+      }
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      const why = unreachable ? `${unreachable} (${tries} ${tries > 1 ? 'attempts' : 'attempt'} in ${secs} s)` : e.message;
+      throw Object.assign(new Error(`cannot connect to ${target.label}: ${redactUrl(why)}`), { code: e.code, unreachable: unreachable !== undefined });
+    }
   }
   const db: Db = {
     kind: 'postgres',
@@ -112,6 +150,17 @@ async function connectPostgres(target: { url?: string; label: string }, applicat
     },
   };
   return db;
+}
+
+/** Host and port a database URL names, for messages (PG* variables when there is no URL). */
+function pgHostPort(url: string | undefined): { host?: string; port?: string } {
+  if (!url) return { host: process.env.PGHOST ?? 'localhost', port: process.env.PGPORT ?? '5432' };
+  try {
+    const u = new URL(url);
+    return { host: decodeURIComponent(u.hostname) || 'localhost', port: u.port || '5432' };
+  } catch {
+    return {};
+  }
 }
 
 async function connectPglite(dir: string, label: string, tool: string, opts: ConnectOptions): Promise<Db> {

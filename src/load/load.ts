@@ -128,7 +128,8 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     return;
   }
 
-  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName, { log: opts.log }));
+  // A server never reached fails fast (connect made its few quick retries); later reconnects are patient.
+  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName, { log: opts.log }), true);
   try {
     const setup = await prepareTable(db, opts, peekRecords);
     const { plan, encoder, vectorColumn, values } = setup;
@@ -360,12 +361,13 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export const BATCH_BYTES = 32 << 20;
 const full = (b: Batch, rows: number) => b.rows.length >= rows || b.arena.bytes >= BATCH_BYTES;
 
-async function withRetries<T>(opts: LoadOptions, stats: LoadStats, what: string, fn: () => Promise<T>): Promise<T> {
+async function withRetries<T>(opts: LoadOptions, stats: LoadStats, what: string, fn: () => Promise<T>, firstContact = false): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if (!isTransient(err) || attempt >= opts.maxRetries) throw new RuntimeError((err as Error).message);
+      const neverReached = firstContact && (err as { unreachable?: boolean }).unreachable === true;
+      if (neverReached || !isTransient(err) || attempt >= opts.maxRetries) throw new RuntimeError((err as Error).message);
       stats.retried++;
       const wait = backoffDelay(attempt, { baseMs: opts.retryBaseMs ?? 500, maxMs: 15_000 });
       opts.log(`${what}: ${(err as Error).message}; retrying in ${wait} ms (${attempt + 1}/${opts.maxRetries})`);

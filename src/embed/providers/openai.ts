@@ -6,8 +6,11 @@
 import { endianness } from 'node:os';
 import OpenAI from 'openai';
 import { redactUrl } from '../../io/redact.js';
+import { hostOf, unreachableReason } from '../../util/net.js';
 import { parseDurationMs, parseRetryAfter } from '../../util/retry.js';
 import { ProviderError, type Provider } from './types.js';
+
+const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 /** Native vector sizes, and whether the model accepts `dimensions` (the v3 models shorten their vectors). */
 export const OPENAI_MODELS: Record<string, { native: number; shortens: boolean }> = {
@@ -120,8 +123,10 @@ export function classify(err: unknown, scrub: (s: string) => string, baseURL?: s
   const where = baseURL ? ` (${redactUrl(baseURL)})` : '';
   if (err instanceof OpenAI.APIConnectionTimeoutError) return new ProviderError('request timed out', 'retry');
   if (err instanceof OpenAI.APIConnectionError) {
+    const unreachable = unreachableReason(err, hostOf(baseURL ?? DEFAULT_BASE_URL));
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return new ProviderError(scrub(`connection error${where}: ${cause?.code ?? cause?.message ?? err.message}`), 'retry');
+    const text = unreachable ?? `connection error${where}: ${cause?.code ?? cause?.message ?? err.message}`;
+    return Object.assign(new ProviderError(scrub(text), 'retry'), { connection: true, unreachable: unreachable !== undefined });
   }
   if (!(err instanceof OpenAI.APIError) || err.status === undefined) {
     if (err instanceof ProviderError) return err;

@@ -34,6 +34,10 @@ export function modelLabel(p: Pick<Provider, 'name' | 'model' | 'dims' | 'server
  */
 export class ProviderError extends Error {
   override name = 'ProviderError';
+  /** No answer at all: the connection failed (reset, refused, DNS …). Never a record's fault. */
+  connection = false;
+  /** The server was never reached (DNS, refused, unreachable): fast-fail before its first answer. */
+  unreachable = false;
   constructor(
     message: string,
     readonly kind: 'retry' | 'reject' | 'fatal' | 'bad-answer',
