@@ -257,7 +257,7 @@ describe('openai provider against the mock', () => {
     const r = await run(['--dry-run', '-o', out, '--tee', tee, '--dimensions', '8', '--no-cache'], preparedText, oenv());
     assert.equal(r.code, 0, fail(r));
     assert.match(r.stderr, /^ct-embed: --dry-run writes no records: .*dry\.ndjson, .*dry-tee\.ndjson left alone\n/);
-    assert.match(r.stderr, /dry run for openai\/text-embedding-3-small@8: 40 records/);
+    assert.match(r.stderr, /dry run for openai@127\.0\.0\.1:\d+\/text-embedding-3-small@8: 40 records/);
     for (const f of [out, tee, `${out}.meta.json`, `${tee}.meta.json`, `${out}.partial`, `${tee}.partial`]) assert.equal(existsSync(f), false, f);
   });
 

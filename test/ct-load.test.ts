@@ -195,7 +195,7 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     const id = recs[2].nct_id;
     const version = (r: Rec, status: string, date: string): Rec => ({ ...r, status, last_update_posted: date });
     const row = async () =>
-      (await getBackend().query<{ s: string; d: string }>(`SELECT status AS s, last_update_posted AS d FROM ${q(t)} WHERE nct_id = $1`, [id]))[0];
+      (await getBackend().query<{ s: string; d: string }>(`SELECT status AS s, last_update_posted::text AS d FROM ${q(t)} WHERE nct_id = $1`, [id]))[0];
     const newer = await load(['--table', t], [version(recs[2], 'COMPLETED', '2099-06-01')]);
     assert.equal(newer.code, 0, newer.stderr);
     assert.match(summaryOf(newer), /1 in, 0 inserted, 1 updated, 0 unchanged, 0 rejected/);
