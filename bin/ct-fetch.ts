@@ -1,6 +1,7 @@
 /** ct-fetch: page through the ClinicalTrials.gov API v2 (`GET /studies`) and write the raw studies. */
 import { hideBin } from 'yargs/helpers';
 import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
+import { UsageError } from '../src/io/errors.js';
 import { httpUrl, isoDate, listValues, nonEmpty, positive, statuses, whole, year } from '../src/validate.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { listParams } from '../src/fetch.js';
@@ -114,4 +115,5 @@ function validate(a: FetchArgs): void {
   isoDate('updated-since', a.updatedSince);
   httpUrl('base-url', a.baseUrl ?? process.env.CT_API_URL);
   for (const flag of ['query', 'condition', 'intervention', 'advanced'] as const) nonEmpty(flag, a[flag]);
+  if (a.fields !== undefined && listValues(a.fields)!.length === 0) throw new UsageError('--fields needs a value: field names, e.g. NCTId,BriefTitle');
 }
