@@ -6,10 +6,11 @@ import { UsageError } from '../src/io/errors.js';
 import { isoDate, listValues, nonEmpty, positive, statuses, whole, year } from '../src/validate.js';
 import { interruption } from '../src/io/signals.js';
 import { fmtSeconds } from '../src/io/progress.js';
-import { fetchStudies, freshStart, listParams, type PagingState } from '../src/fetch.js';
+import { listParams } from '../src/fetch.js';
 import { StudiesClient } from '../src/fetch/client.js';
 import { checkHttpUrl } from '../src/util/net.js';
-import { dropResumeSource, findResume, replaySaved, type ResumeSource } from '../src/fetch/resume.js';
+import { dropResumeSource } from '../src/fetch/resume.js';
+import { findResumeOption, runFetch } from '../src/fetch/run.js';
 
 const TOOL = 'ct-fetch';
 const DEFAULT_BASE_URL = 'https://clinicaltrials.gov/api/v2';
@@ -84,16 +85,7 @@ runTool(TOOL, async () => {
     if (!args.quiet) process.stderr.write(`${TOOL}: ${msg}\n`);
   };
 
-  let resume: ResumeSource | undefined;
-  if (args.resume) {
-    if (!args.tee) throw new UsageError('--resume needs --tee FILE: the checkpoint to resume');
-    if (args.format === 'parquet') {
-      throw new UsageError('--resume needs an NDJSON or Arrow checkpoint: a Parquet file cut short has no footer and cannot be read');
-    }
-    resume = findResume(args.tee, params, TOOL);
-    // A fresh run (no checkpoint at all) says nothing; a checkpoint that never completed a page is worth a word.
-    if (!resume && existsSync(`${args.tee}.partial`)) note(`nothing to resume in ${args.tee}.partial (no page completed); starting from the first page`);
-  }
+  const resume = args.resume ? findResumeOption(args.tee, args.format, params, TOOL, note) : undefined;
 
   const client = new StudiesClient({
     baseUrl: base,
@@ -108,49 +100,12 @@ runTool(TOOL, async () => {
     },
   });
 
-  await withRecordIO(TOOL, argv as never, async ({ writer, progress }) => {
-    const sink = {
-      write: (study: Record<string, unknown>) => writer.write(study),
-      async checkpoint(state: PagingState) {
-        await writer.flush(); // the page is in the files before the state says so
-        writer.setMeta({ fetch: state });
-      },
-    };
-    let start = freshStart(params);
-    if (resume) {
-      start = await replaySaved(resume, sink.write);
-      await sink.checkpoint(start.state);
-      note(`resuming after page ${start.state.pages}: ${start.state.studies} studies already saved in ${args.tee}`);
-    }
-    const saved = start.state.studies;
-    let total: number | undefined;
-    const stats = await fetchStudies({
-      client,
-      pageSize: args.pageSize,
-      limit: args.numRecords,
-      start,
-      sink,
-      log: note,
-      onTotal(t) {
-        total = args.numRecords === undefined ? t : Math.min(t, args.numRecords);
-        progress.setTotal(total);
-      },
-      onPage(state) {
-        const secs = progress.seconds;
-        const rate = (state.studies - saved) / Math.max(secs, 1e-3);
-        const eta = total !== undefined && rate > 0 ? `, ETA ${fmtSeconds(Math.max(0, total - state.studies) / rate)}` : '';
-        progress.update(state.studies, state.studies, `page ${state.pages}, ${count(client.retries, 'retry', 'retries')}${eta}`);
-      },
-    });
-    const traffic = `${count(client.requests, 'request')}, ${count(client.retries, 'retry', 'retries')}`;
-    const parts = [`${count(stats.state.studies, 'study', 'studies')} in ${count(stats.state.pages, 'page')}`];
-    if (saved) parts.push(`${saved} of them from the interrupted run (this run: ${traffic})`);
-    else parts[0] += ` (${traffic})`;
-    if (stats.restarts) parts.push(`page token rejected ${stats.restarts}×, listing restarted`);
-    if (stats.skipped) parts.push(`${stats.skipped} already written, skipped`);
-    parts.push(fmtSeconds(progress.seconds));
-    return parts.join(', ');
-  }, { progressUnit: 'studies', noInput: true });
+  await withRecordIO(
+    TOOL,
+    argv as never,
+    ({ writer, progress }) => runFetch({ client, params, resume, tee: args.tee, pageSize: args.pageSize, limit: args.numRecords, writer, progress, note }),
+    { progressUnit: 'studies', noInput: true },
+  );
   if (resume) dropResumeSource(resume);
 });
 
@@ -173,4 +128,5 @@ function validate(a: FetchArgs): void {
   positive('retry-delay', a.retryDelay, 'a number of seconds', true);
   isoDate('updated-since', a.updatedSince);
   for (const flag of ['query', 'condition', 'intervention', 'advanced'] as const) nonEmpty(flag, a[flag]);
+  if (a.fields !== undefined && listValues(a.fields)!.length === 0) throw new UsageError('--fields needs a value: field names, e.g. NCTId,BriefTitle');
 }

@@ -55,7 +55,8 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
     .parserConfiguration({ 'duplicate-arguments-array': true, 'greedy-arrays': false, 'strip-aliased': true })
     .middleware(lastValueWins as never, true)
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      // Every parse failure (yargs' own errors included, e.g. "Not enough arguments following: rejects") is a usage error.
+      throw err instanceof UsageError ? err : new UsageError(msg || errorText(err));
     });
 }
 
