@@ -41,6 +41,12 @@ bench: build
 	node bench/embed-bench.mjs
 	node bench/format-bench.mjs
 
+## bench-scale: registry-scale benchmark, N (default 10000) replicated studies through every step (not a test)
+.PHONY: bench-scale
+bench-scale: build
+	scripts/setup-pgvector.sh
+	node bench/scale.mjs --n $(or $(N),10000)
+
 ## demo: the whole pipeline offline on the bundled sample, then a search (no network, key or server)
 demo: build
 	scripts/demo.sh

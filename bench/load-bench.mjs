@@ -9,13 +9,13 @@
 //
 // Usage: node bench/load-bench.mjs [--rows 100000] [--dims 1536] [--raw] [--ndjson] [--keep]
 //   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test). Needs `npm run build` first.
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { timed } from './timed.mjs';
 import { from as copyFrom } from 'pg-copy-streams';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -58,24 +58,6 @@ async function writeFileFrom(path, chunks) {
   for (const c of chunks()) if (c && c.length && !out.write(c)) await once(out, 'drain');
   out.end();
   await once(out, 'finish');
-}
-
-/** Spawn and time a command; with /usr/bin/time -v also its peak RSS. */
-async function timed(cmd, args, { stdinFile, env } = {}) {
-  const useTime = existsSync('/usr/bin/time');
-  const started = process.hrtime.bigint();
-  const child = spawn(useTime ? '/usr/bin/time' : cmd, useTime ? ['-v', cmd, ...args] : args, {
-    env: { ...process.env, ...env },
-    stdio: [stdinFile ? 'pipe' : 'ignore', 'ignore', 'pipe'],
-  });
-  if (stdinFile) (await import('node:fs')).createReadStream(stdinFile).pipe(child.stdin);
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const [code] = await once(child, 'close');
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (code !== 0) throw new Error(`${cmd} exited ${code}: ${stderr.slice(-2000)}`);
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-  return { seconds, rssMB: rss ? Number(rss[1]) / 1024 : undefined, stderr };
 }
 
 // --- text COPY formatting (the slow path ct-load avoids) ---

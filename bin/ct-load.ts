@@ -28,7 +28,7 @@ runTool(TOOL, async () => {
     .option('dimensions', { type: 'number', describe: 'vector size for --create-table (default: from the records)', requiresArg: true })
     .option('batch-size', { type: 'number', default: 5000, describe: 'rows per COPY and transaction', requiresArg: true })
     .option('max-retries', { type: 'number', default: 5, describe: 'retries of a batch after a transient database error', requiresArg: true })
-    .option('index', { choices: ['hnsw'] as const, describe: 'after the load, build an HNSW cosine index' })
+    .option('index', { choices: ['hnsw'] as const, describe: 'after the load, build an HNSW cosine index (and the full-text and model indexes ct-search uses)' })
     .option('maintenance-work-mem', { type: 'string', describe: 'for the index build, e.g. 512MB (default: fits the table)', requiresArg: true })
     .option('version-field', {
       type: 'string',

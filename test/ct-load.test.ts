@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ArrowEncoder } from '../src/io/arrow.js';
 import { prepareStudy, type PreparedRecord } from '../src/prepare.js';
+import { parseTableName } from '../src/load/schema.js';
+import { modelProbeSql } from '../src/search/search.js';
+import { searchSql } from '../src/search/sql.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const DATABASE_URL = process.env.CT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -384,9 +387,26 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
       'SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary AND indisvalid',
       [q(t)],
     );
-    assert.equal(ix.length, 1);
-    assert.match(ix[0].def, /USING hnsw \(embedding vector_cosine_ops\)/);
+    // With it, ct-search's full-text index (on the expression --hybrid queries) and its model index.
+    const defs = ix.map((i) => i.def).sort();
+    assert.equal(defs.length, 3, defs.join('\n'));
+    assert.match(defs[0]!, /_embedding_hnsw ON .* USING hnsw \(embedding vector_cosine_ops\)$/);
+    assert.match(defs[1]!, /_embedding_model_idx ON .* USING btree \(embedding_model\) WHERE \(embedding IS NOT NULL\)$/);
+    assert.match(defs[2]!, /_text_fts ON .* USING gin \(to_tsvector\('english'::regconfig, COALESCE\(text, ''::text\)\)\)$/);
     if (getBackend().name === 'postgres') {
+      // ct-search's queries can use them: the --hybrid full-text part, and the model probes (no row scan).
+      await getBackend().query('SET enable_seqscan = off');
+      try {
+        const tn = parseTableName(t);
+        const hybrid = searchSql({ table: tn.sql, idColumn: 'nct_id', embeddingColumn: 'embedding', select: ['nct_id'], limit: 3, hybrid: true }, {}, `[${Array(32).fill(0.1).join(',')}]`, 'cancer');
+        const hplan = await getBackend().query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${hybrid.sql}`, hybrid.params);
+        assert.match(hplan.map((p) => p['QUERY PLAN']).join('\n'), /Bitmap Index Scan on \S*_text_fts/);
+        const mplan = (await getBackend().query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${modelProbeSql(tn, 'embedding', true)}`)).map((p) => p['QUERY PLAN']).join('\n');
+        assert.equal((mplan.match(/Index Only Scan (Backward )?using \S*_embedding_model_idx/g) ?? []).length, 3, mplan);
+        assert.doesNotMatch(mplan, /Seq Scan|Sort/);
+      } finally {
+        await getBackend().query('RESET enable_seqscan');
+      }
       // With sequential scans off the same query goes through the index and still finds the study first.
       await getBackend().query('SET enable_seqscan = off');
       try {
@@ -407,7 +427,7 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.match(summaryOf(first), /HNSW index \S+ built in/);
     const file = async () =>
       (await getBackend().query<{ f: string }>(
-        "SELECT c.oid::text || '/' || c.relfilenode::text AS f FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = to_regclass($1) AND NOT i.indisprimary",
+        "SELECT c.oid::text || '/' || c.relfilenode::text AS f FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw'",
         [q(t)],
       )).map((r) => r.f);
     const before = await file();

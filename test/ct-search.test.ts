@@ -142,3 +142,39 @@ test('ct-search refuses clearly: unknown model, OpenAI model without a key, miss
   }
 });
 
+test('ct-search refuses a table that mixes models or has vectors without a model, with or without the model index', async () => {
+  const table = `search_mixed_${process.pid}`;
+  const c = new pg.Client(PG_URL);
+  await c.connect();
+  const env = { ...baseEnv, DATABASE_URL: PG_URL };
+  const refusal = () => {
+    const r = run('ct-search', ['anything', '--table', table], env);
+    assert.equal(r.status, 1, r.stdout);
+    return r.stderr;
+  };
+  try {
+    await c.query(`CREATE TABLE "${table}" (nct_id text primary key, text text, embedding vector(3), embedding_model text)`);
+    await c.query(`INSERT INTO "${table}" SELECT 'N' || i, 't', NULL, NULL FROM generate_series(1, 50) i`);
+    for (const indexed of [false, true]) {
+      if (indexed) await c.query(`CREATE INDEX ON "${table}" (embedding_model) WHERE embedding IS NOT NULL`);
+      await c.query(`UPDATE "${table}" SET embedding = NULL, embedding_model = NULL`);
+      assert.match(refusal(), /holds no embeddings/);
+      await c.query(`UPDATE "${table}" SET embedding = '[1,0,0]', embedding_model = 'hash/fh-v2@3'`);
+      assert.equal(run('ct-search', ['anything', '--table', table, '--format', 'ndjson'], env).status, 0);
+      await c.query(`UPDATE "${table}" SET embedding_model = 'hash/fh-v2@4' WHERE nct_id = 'N17'`);
+      assert.match(refusal(), /^ct-search: table \S+ mixes embedding models \(hash\/fh-v2@3, hash\/fh-v2@4\); cannot compare vectors\n$/);
+      await c.query(`UPDATE "${table}" SET embedding_model = NULL WHERE nct_id = 'N17'`);
+      assert.match(refusal(), /mixes embedding models \(hash\/fh-v2@3, rows without embedding_model\)/);
+      await c.query(`UPDATE "${table}" SET embedding_model = NULL`);
+      assert.match(refusal(), /does not record its embedding_model/);
+      // A row without a vector does not count, whatever its model.
+      await c.query(`UPDATE "${table}" SET embedding_model = 'hash/fh-v2@3'`);
+      await c.query(`UPDATE "${table}" SET embedding = NULL, embedding_model = 'other/x@3' WHERE nct_id = 'N3'`);
+      assert.equal(run('ct-search', ['anything', '--table', table, '--format', 'ndjson'], env).status, 0);
+    }
+  } finally {
+    await c.query(`DROP TABLE IF EXISTS "${table}"`);
+    await c.end();
+  }
+});
+

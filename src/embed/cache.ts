@@ -5,20 +5,29 @@
  *
  * Entry (fixed size for a namespace, 44 + 4·dims bytes, native byte order):
  *   magic "CTE1" (4) | dims u32 (4) | SHA-256 of the text (32) | CRC-32 of key+payload (4) | dims × float32
- * A batch's entries are appended with one write and fsync'd before they count as cached. On open, the
- * segments are read and verified into an in-memory index (key → segment, offset); a segment's scan stops at
- * its first incomplete or damaged entry (a write torn by kill -9 or a crash). Lookups read the entry again
- * with pread and check magic, key and CRC, so later damage is a miss, never a wrong vector.
+ * A batch's entries are appended with one write and fsync'd before they count as cached.
+ *
+ * Opening reads no vectors: each segment `seg-….bin` may have a sidecar `seg-….idx` listing the keys of its
+ * first entries (written when a writer closes its segment, or by a reader that had to scan one):
+ *   magic "CTI1" (4) | dims u32 (4) | count u32 (4) | CRC-32 of the keys (4) | count × SHA-256 key (32)
+ * The in-memory index (key → segment, offset) is built from the sidecars; only what lies past a sidecar's
+ * count (a segment still being written, or one without a valid sidecar) is read and verified, and that scan
+ * stops at the first incomplete or damaged entry (a write torn by kill -9 or a crash). A sidecar is only a
+ * hint: a damaged one, or one that counts more entries than its segment holds, is ignored and the segment
+ * scanned. Every lookup (get and has) reads its entry with pread and checks magic, key and CRC, so damage is a
+ * miss, never a wrong vector.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, writeFileSync, promises as fsp } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { RuntimeError } from '../io/errors.js';
 
 const MAGIC = 0x31455443; // "CTE1" read as little-endian u32
+const INDEX_MAGIC = 0x31495443; // "CTI1"
 const HEADER = 44;
+const INDEX_HEADER = 16;
 const SEG_SHIFT = 2 ** 40; // index value = segment number · 2^40 + offset
 
 export interface Namespace {
@@ -57,7 +66,7 @@ export class EmbeddingCache {
   private readonly index = new Map<string, number>();
   private readonly segments: string[] = [];
   private readonly fds = new Map<number, number>();
-  private writer: { seg: number; fh: fsp.FileHandle; size: number } | undefined;
+  private writer: { seg: number; fh: fsp.FileHandle; size: number; keys: Buffer[] } | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(root: string, readonly ns: Namespace) {
@@ -79,8 +88,9 @@ export class EmbeddingCache {
     return this.index.size;
   }
 
+  /** Whether a valid vector is cached for the key (reads and verifies the entry, like get). */
   has(key: Buffer): boolean {
-    return this.index.has(key.toString('latin1'));
+    return this.get(key) !== undefined;
   }
 
   /** The cached vector, or undefined (absent, or damaged on disk). */
@@ -115,6 +125,7 @@ export class EmbeddingCache {
       for (let off = 0; off < buf.length; ) off += (await w.fh.write(buf, off, buf.length - off)).bytesWritten;
       await w.fh.sync();
       w.size += buf.length;
+      w.keys.push(Buffer.concat(entries.map(([key]) => key)));
       entries.forEach(([key], i) => this.index.set(key.toString('latin1'), w.seg * SEG_SHIFT + start + i * this.stride));
     });
     this.chain = job.catch(() => undefined);
@@ -124,6 +135,8 @@ export class EmbeddingCache {
   async close(): Promise<void> {
     await this.chain;
     await this.writer?.fh.close();
+    // The writer's own entries are all verified: list them, so the next open need not read them.
+    if (this.writer) this.writeIndex(this.writer.seg, Buffer.concat(this.writer.keys));
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
   }
@@ -133,15 +146,21 @@ export class EmbeddingCache {
     return buf.readUInt32LE(40) === crc32(buf.subarray(HEADER, this.stride), crc32(buf.subarray(8, 40)));
   }
 
-  /** Index a segment's entries, verified, up to the first torn or damaged one (read in large chunks). */
+  /**
+   * Index a segment: the keys its sidecar lists, then its further entries, verified, up to the first torn or
+   * damaged one (read in large chunks). A scan that found entries the sidecar lacks writes a new sidecar.
+   */
   private scan(name: string): void {
     const seg = this.segments.push(name) - 1;
     const fd = this.fd(seg);
     const size = fstatSync(fd).size;
+    const listed = this.readIndex(seg, size);
+    const found: Buffer[] = [listed];
+    let off = (listed.length / 32) * this.stride;
     const perChunk = Math.max(1, Math.floor((8 << 20) / this.stride));
     const chunk = Buffer.allocUnsafe(perChunk * this.stride);
     let torn = size % this.stride !== 0;
-    scan: for (let off = 0; off + this.stride <= size; ) {
+    scan: while (off + this.stride <= size) {
       const got = readSync(fd, chunk, 0, Math.min(chunk.length, size - off), off);
       const entries = Math.floor(got / this.stride);
       if (entries === 0) break;
@@ -153,9 +172,54 @@ export class EmbeddingCache {
         }
         this.index.set(e.subarray(8, 40).toString('latin1'), seg * SEG_SHIFT + off + i * this.stride);
       }
+      found.push(Buffer.concat(Array.from({ length: entries }, (_, i) => chunk.subarray(i * this.stride + 8, i * this.stride + 40))));
       off += entries * this.stride;
     }
     if (torn) this.tornSegments++;
+    if (found.length > 1) this.writeIndex(seg, Buffer.concat(found));
+  }
+
+  private indexPath(seg: number): string {
+    return join(this.dir, this.segments[seg]!.replace(/\.bin$/, '.idx'));
+  }
+
+  /** Put the keys a segment's sidecar lists into the index; returns them (none without a usable sidecar). */
+  private readIndex(seg: number, segmentSize: number): Buffer {
+    const none = Buffer.alloc(0);
+    let buf: Buffer;
+    try {
+      buf = readFileSync(this.indexPath(seg));
+    } catch {
+      return none;
+    }
+    if (buf.length < INDEX_HEADER || buf.readUInt32LE(0) !== INDEX_MAGIC || buf.readUInt32LE(4) !== this.ns.dims) return none;
+    const count = buf.readUInt32LE(8);
+    const keys = buf.subarray(INDEX_HEADER);
+    // A sidecar that does not match its segment (damaged, or the segment was cut short) is not trusted.
+    if (keys.length !== count * 32 || count * this.stride > segmentSize || crc32(keys) !== buf.readUInt32LE(12)) return none;
+    for (let i = 0; i < count; i++) this.index.set(keys.toString('latin1', i * 32, (i + 1) * 32), seg * SEG_SHIFT + i * this.stride);
+    return keys;
+  }
+
+  /**
+   * Write a segment's sidecar listing the keys of its first entries (all verified), atomically. Best effort:
+   * without a sidecar the next open scans the segment instead.
+   */
+  private writeIndex(seg: number, keys: Buffer): void {
+    const count = keys.length / 32;
+    const head = Buffer.alloc(INDEX_HEADER);
+    head.writeUInt32LE(INDEX_MAGIC, 0);
+    head.writeUInt32LE(this.ns.dims, 4);
+    head.writeUInt32LE(count, 8);
+    head.writeUInt32LE(crc32(keys), 12);
+    const path = this.indexPath(seg);
+    const tmp = `${path}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, Buffer.concat([head, keys]));
+      renameSync(tmp, path);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
   }
 
   private fd(seg: number): number {
@@ -178,7 +242,7 @@ export class EmbeddingCache {
       closeSync(dirFd);
     }
     const seg = this.segments.push(name) - 1;
-    this.writer = { seg, fh, size: 0 };
+    this.writer = { seg, fh, size: 0, keys: [] };
     return this.writer;
   }
 }

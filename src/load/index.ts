@@ -7,6 +7,7 @@
  */
 import type { Db } from './connection.js';
 import { quoteIdent, type TableName } from './schema.js';
+import { FTS_EXPRESSION } from '../search/sql.js';
 
 /** Beyond this many rows PGlite's HNSW build gets very slow (5k rows ≈ 25 s; 100k did not finish in 25 min). */
 export const PGLITE_COMFORT_ROWS = 20_000;
@@ -21,8 +22,8 @@ export function defaultMaintenanceWorkMem(rows: number, dims: number, pglite: bo
 }
 
 /** Postgres truncates identifiers to 63 bytes; do it ourselves so the name we look up is the one created. */
-export function indexName(table: string, column: string): string {
-  let name = `${table}_${column}_hnsw`;
+export function indexName(table: string, column: string, kind = 'hnsw'): string {
+  let name = `${table}_${column}_${kind}`;
   while (Buffer.byteLength(name) > 63) name = name.slice(0, -1);
   return name;
 }
@@ -45,6 +46,8 @@ export interface IndexResult {
   rowsBefore?: number;
   /** Why an existing index was replaced. */
   reason?: string;
+  /** ct-search's other indexes (full text, embedding model) built by this load. */
+  searchIndexes?: string[];
 }
 
 /** The index ct-load manages for a vector column, and whether it is what `--index hnsw` makes. */
@@ -97,8 +100,38 @@ export async function buildHnswIndex(
   return { seconds: (Date.now() - started) / 1000, maintenanceWorkMem: mem };
 }
 
+/**
+ * The indexes ct-search relies on besides HNSW, built with it (`--index hnsw`) when missing:
+ * - GIN on the full-text expression of `--hybrid` (FTS_EXPRESSION) when the table has a `text` column;
+ * - a partial btree on `embedding_model` over the rows with a vector, so that ct-search learns the table's model
+ *   (and that it holds one only) from two index probes instead of a scan of every row.
+ * Returns the names of the indexes built.
+ */
+export async function ensureSearchIndexes(db: Db, table: TableName, vectorColumn: string, columns: readonly string[]): Promise<string[]> {
+  const wanted: Array<[name: string, using: string]> = [];
+  if (columns.includes('text')) wanted.push([indexName(table.name, 'text', 'fts'), `gin (${FTS_EXPRESSION})`]);
+  if (columns.includes('embedding_model')) {
+    wanted.push([indexName(table.name, 'embedding_model', 'idx'), `btree (${quoteIdent('embedding_model')}) WHERE ${quoteIdent(vectorColumn)} IS NOT NULL`]);
+  }
+  const built: string[] = [];
+  for (const [name, using] of wanted) {
+    const qualified = (table.schema !== undefined ? quoteIdent(table.schema) + '.' : '') + quoteIdent(name);
+    const { rows } = await db.query<{ valid: boolean }>(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)`, [qualified]);
+    if (rows[0]?.valid) continue;
+    if (rows[0]) await db.query(`DROP INDEX ${qualified}`); // an invalid one, left by an interrupted build
+    await db.query(`CREATE INDEX ${quoteIdent(name)} ON ${table.sql} USING ${using}`);
+    built.push(name);
+  }
+  return built;
+}
+
 /** The summary's words for what happened to the index. */
 export function describeIndex(ix: IndexResult, fmtSeconds: (s: number) => string): string {
+  const also = ix.searchIndexes?.length ? `; built ${ix.searchIndexes.join(', ')} for ct-search` : '';
+  return describeHnsw(ix, fmtSeconds) + also;
+}
+
+function describeHnsw(ix: IndexResult, fmtSeconds: (s: number) => string): string {
   const built = `in ${fmtSeconds(ix.seconds)} (maintenance_work_mem ${ix.maintenanceWorkMem})`;
   switch (ix.action) {
     case 'built':

@@ -12,7 +12,7 @@ import { notARecord, type InputItem } from '../io/input.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { connect as openDb, type ConnectOptions, type Db, type Target } from './connection.js';
 import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
-import { buildHnswIndex, dropIndex, inspectHnswIndex, PGLITE_COMFORT_ROWS, REBUILD_FRACTION, type IndexResult, type IndexState } from './index.js';
+import { buildHnswIndex, dropIndex, ensureSearchIndexes, inspectHnswIndex, PGLITE_COMFORT_ROWS, REBUILD_FRACTION, type IndexResult, type IndexState } from './index.js';
 import { stageSql, writeBatch, type BatchResult, type BatchRows, type MergePlan } from './merge.js';
 import {
   PARTIAL_DATES,
@@ -295,6 +295,9 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
         const action = state.exists && state.fits && rowsBefore > 0 ? 'rebuilt' : 'built';
         stats.index = { ...base, ...built, action, reason: index.reason };
       }
+      const names = (await readTableColumns(finalDb, opts.table))?.map((c) => c.name) ?? [];
+      const searchIndexes = await ensureSearchIndexes(finalDb, opts.table, vectorColumn, names);
+      if (searchIndexes.length) stats.index.searchIndexes = searchIndexes;
     }
     if (finalDb.kind === 'pglite') {
       const { rows } = await finalDb.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${opts.table.sql}`);

@@ -5,7 +5,7 @@
 import pgvector from 'pgvector';
 import { UsageError, RuntimeError } from '../io/errors.js';
 import type { Db } from '../load/connection.js';
-import { readTableColumns, type TableName } from '../load/schema.js';
+import { quoteIdent, readTableColumns, type TableName } from '../load/schema.js';
 import { hashProvider, HASH_MODEL } from '../embed/providers/hash.js';
 import type { Provider } from '../embed/providers/types.js';
 import { searchSql, type SearchFilters } from './sql.js';
@@ -93,16 +93,34 @@ export async function openSearchTarget(db: Db, table: TableName, idColumn: strin
   for (const c of [idColumn, embeddingColumn]) {
     if (!names.includes(c)) throw new RuntimeError(`table ${table.sql} has no column "${c}"`);
   }
-  const modelCol = names.includes('embedding_model') ? '"embedding_model"' : 'NULL::text';
-  const { rows } = await db.query<{ model: string | null; n: string | number }>(
-    `SELECT ${modelCol} AS model, count(*) AS n FROM ${table.sql} WHERE "${embeddingColumn.replace(/"/g, '""')}" IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 3`,
-  );
-  if (rows.length === 0) throw new RuntimeError(`table ${table.sql} holds no embeddings (load embedded records, not --no-embeddings)`);
-  if (rows.length > 1) throw new RuntimeError(`table ${table.sql} mixes embedding models (${rows.map((r) => r.model).join(', ')}); cannot compare vectors`);
-  if (!rows[0].model) throw new RuntimeError(`table ${table.sql} does not record its embedding_model`);
+  const model = await tableModel(db, table, embeddingColumn, names.includes('embedding_model'));
   const columns = names.filter((n) => n !== 'raw' && n !== embeddingColumn);
   const startDateType = cols.find((c) => c.name === 'start_date')?.type === 'date' ? 'date' : 'text';
-  return { db, table, idColumn, embeddingColumn, columns, model: rows[0].model, startDateType };
+  return { db, table, idColumn, embeddingColumn, columns, model, startDateType };
+}
+
+/** The probes of tableModel: whether any row has a vector, the smallest and the largest model (NULL first). */
+export function modelProbeSql(table: TableName, embeddingColumn: string, hasModelColumn: boolean): string {
+  const where = `FROM ${table.sql} WHERE ${quoteIdent(embeddingColumn)} IS NOT NULL`;
+  const m = hasModelColumn ? quoteIdent('embedding_model') : 'NULL::text';
+  return `SELECT EXISTS (SELECT 1 ${where}) AS any,
+            (SELECT ${m} ${where} ORDER BY 1 ASC NULLS LAST LIMIT 1) AS lo,
+            (SELECT ${m} ${where} ORDER BY 1 DESC NULLS FIRST LIMIT 1) AS hi`;
+}
+
+/**
+ * The one embedding model of the rows with a vector, or a refusal when there is none, or more than one. Two
+ * LIMIT 1 probes, the smallest model and the largest (NULL first): with the partial index ct-load builds
+ * (`--index hnsw`, see ensureSearchIndexes) each is an index probe, not a scan of every row. They differ
+ * exactly when the rows hold more than one model, or a model and rows without one.
+ */
+async function tableModel(db: Db, table: TableName, embeddingColumn: string, hasModelColumn: boolean): Promise<string> {
+  const { rows } = await db.query<{ lo: string | null; hi: string | null; any: boolean }>(modelProbeSql(table, embeddingColumn, hasModelColumn));
+  const { any, lo, hi } = rows[0]!;
+  if (!any) throw new RuntimeError(`table ${table.sql} holds no embeddings (load embedded records, not --no-embeddings)`);
+  if (lo !== hi) throw new RuntimeError(`table ${table.sql} mixes embedding models (${lo}, ${hi ?? 'rows without embedding_model'}); cannot compare vectors`);
+  if (!lo) throw new RuntimeError(`table ${table.sql} does not record its embedding_model`);
+  return lo;
 }
 
 export interface Hit {

@@ -76,6 +76,12 @@ export interface QueryShape {
   pool?: number;
 }
 
+/**
+ * The full-text expression of `--hybrid`; ct-load's `--index hnsw` builds a GIN index on exactly this expression
+ * (see src/load/index.ts), so the planner can use it.
+ */
+export const FTS_EXPRESSION = `to_tsvector('english', coalesce("text", ''))`;
+
 /** The search query. Parameter $1 is the query vector (pgvector text form), $2 the query text when hybrid. */
 export function searchSql(shape: QueryShape, filters: SearchFilters, vectorText: string, queryText: string): SearchSql {
   const params: unknown[] = [vectorText];
@@ -96,7 +102,7 @@ export function searchSql(shape: QueryShape, filters: SearchFilters, vectorText:
   params.push(shape.pool ?? 100);
   const pool = `$${params.length}`;
   // RRF (Cormack et al. 2009): score = Σ 1/(60 + rank) over the rankings a row appears in.
-  const tsv = `to_tsvector('english', coalesce("text", ''))`;
+  const tsv = FTS_EXPRESSION;
   const sql = `WITH q AS (SELECT websearch_to_tsquery('english', $2) AS q),
 v AS (SELECT ${id} AS id, row_number() OVER (ORDER BY ${emb} <=> $1::vector) AS r
         FROM ${shape.table} WHERE ${where} ORDER BY ${emb} <=> $1::vector LIMIT ${pool}),
