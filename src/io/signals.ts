@@ -56,14 +56,14 @@ export function checkInterrupted(): void {
   if (interruption.signal.aborted) throw interruption.signal.reason;
 }
 
-/** The same input, which throws Interrupted at the next read after a signal, even while waiting for bytes. */
+/**
+ * The same input, which throws Interrupted at the next read after a signal, even while waiting for bytes.
+ * One abort listener rejects the read in flight. (Not `Promise.race` with a promise that never settles: every
+ * race leaves a reaction on that promise holding its result, so each record read would be kept until exit.)
+ */
 export function stopOnSignal(input: Input, signal: AbortSignal = interruption.signal): Input {
-  const stopped = new Promise<never>((_, reject) => {
-    const fire = () => reject(signal.reason);
-    if (signal.aborted) fire();
-    else signal.addEventListener('abort', fire, { once: true });
-  });
-  stopped.catch(() => undefined);
+  let rejectRead: ((reason: unknown) => void) | undefined;
+  if (!signal.aborted) signal.addEventListener('abort', () => rejectRead?.(signal.reason), { once: true });
   return {
     get name() {
       return input.name;
@@ -80,9 +80,21 @@ export function stopOnSignal(input: Input, signal: AbortSignal = interruption.si
     [Symbol.asyncIterator]() {
       const it = input[Symbol.asyncIterator]();
       return {
-        async next() {
-          if (signal.aborted) throw signal.reason;
-          return Promise.race([it.next(), stopped]);
+        next() {
+          if (signal.aborted) return Promise.reject(signal.reason);
+          return new Promise((resolve, reject) => {
+            rejectRead = reject;
+            it.next().then(
+              (r) => {
+                rejectRead = undefined;
+                resolve(r);
+              },
+              (err: unknown) => {
+                rejectRead = undefined;
+                reject(err);
+              },
+            );
+          });
         },
         async return(value?: unknown) {
           return (await it.return?.(value)) ?? { done: true as const, value: undefined };
