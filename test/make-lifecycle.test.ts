@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { loadStudies, startCtgovMock, type CtgovMock } from './mocks/ctgov-mock.js';
 import { startOpenAIMock, type OpenAIMock } from './mocks/openai-mock.js';
 import { mulberry32 as prng } from './mocks/prng.js';
-import { dropTables, killGroup, makeEnv, root, runMake, sleep, startMake, waitFor, withDb } from './make-util.js';
+import { PG_URL, dropTables, killGroup, makeEnv, root, runMake, sleep, startMake, waitFor, withDb } from './make-util.js';
 
 const SEEDS = (process.env.LIFECYCLE_SEEDS ?? '1,2,3,4,5').split(',').map(Number);
 const START_YEAR = '2009';
@@ -62,7 +62,8 @@ function vars(ck: string, table: string, api: CtgovMock, extra: string[] = []): 
 }
 
 function env(): NodeJS.ProcessEnv {
-  return makeEnv({ OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: 'sk-test-lifecycle' });
+  // The tables are read back from PG_URL: make must load there, also where DATABASE_URL is unset (CI).
+  return makeEnv({ DATABASE_URL: PG_URL, OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: 'sk-test-lifecycle' });
 }
 
 async function tableState(table: string): Promise<Map<string, string>> {
