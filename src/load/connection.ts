@@ -14,7 +14,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { RuntimeError, UsageError } from '../io/errors.js';
 import { redactUrl } from '../io/redact.js';
 import { acquireLock } from '../util/lock.js';
-import { FirstContact, unreachableReason } from '../util/net.js';
+import { FirstContact, hostOf, unreachableReason } from '../util/net.js';
 import { sleep } from '../util/retry.js';
 import { copyBlobs, writeCopyStream } from './copy-binary.js';
 
@@ -155,12 +155,8 @@ async function connectPostgres(target: { url?: string; label: string }, applicat
 /** Host and port a database URL names, for messages (PG* variables when there is no URL). */
 function pgHostPort(url: string | undefined): { host?: string; port?: string } {
   if (!url) return { host: process.env.PGHOST ?? 'localhost', port: process.env.PGPORT ?? '5432' };
-  try {
-    const u = new URL(url);
-    return { host: decodeURIComponent(u.hostname) || 'localhost', port: u.port || '5432' };
-  } catch {
-    return {};
-  }
+  const { host, port } = hostOf(url);
+  return host === undefined ? {} : { host: decodeURIComponent(host) || 'localhost', port: port ?? '5432' };
 }
 
 async function connectPglite(dir: string, label: string, tool: string, opts: ConnectOptions): Promise<Db> {
