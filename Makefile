@@ -145,10 +145,10 @@ ensure_ck = if [ ! -f $(call q,$(MARKER)) ] && { [ ! -d $(call q,$(CK)) ] || [ -
 # it starts (the kernel releases it when the last of them exits, however it dies); the holder's name and pid
 # are written into the file for the message. A second writer is refused at once.
 LOCK := $(CK)/.lock
-# When the named holder is dead, the processes it started are still exiting (a SIGKILLed process group): wait
+# When the named holder is dead (or a zombie nobody has reaped yet), the processes it started are still exiting (a SIGKILLed process group): wait
 # up to 10 s for them before refusing.
 lock = $(ensure_ck); exec 9>>$(call q,$(LOCK)); if ! flock -n 9; then holder=$$(cat $(call q,$(LOCK)) 2>/dev/null || true); \
-  hpid=$${holder\#\#*pid }; if [ -n "$$hpid" ] && ! kill -0 "$$hpid" 2>/dev/null; then \
+  hpid=$${holder\#\#*pid }; if [ -n "$$hpid" ] && { ! kill -0 "$$hpid" 2>/dev/null || grep -qs '^[^)]*) Z' /proc/$$hpid/stat; }; then \
     flock -w 10 9 || { echo "make $(1): $(CK) is in use by processes that $$holder started (it has died; they still run)" >&2; exit 1; }; \
   else echo "make $(1): $(CK) is in use by $${holder:-another make}; try again when it has finished" >&2; exit 1; fi; fi; \
   printf 'make %s, pid %s\n' $(1) $$$$ > $(call q,$(LOCK))
