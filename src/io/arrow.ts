@@ -36,6 +36,7 @@ import {
   type DataType,
   type Vector,
 } from 'apache-arrow';
+import { RawJson } from './rawjson.js';
 
 export type Rec = Record<string, unknown>;
 
@@ -200,7 +201,7 @@ function vectorData(col: Column, cells: unknown[]): Data {
     const child = makeData({ type: childType, length: n * dim, data: flat as never });
     return makeData({ type: type as FixedSizeList, length: n, nullCount: nulls, nullBitmap: valid, child });
   }
-  const vals = col.kind === 'json' ? cells.map((v) => (v == null ? null : JSON.stringify(v))) : cells;
+  const vals = col.kind === 'json' ? cells.map((v) => (v == null ? null : v instanceof RawJson ? v.json : JSON.stringify(v))) : cells;
   return vectorFromArray(vals as never[], type).data[0];
 }
 
@@ -468,6 +469,7 @@ export function approxSize(v: unknown, depth = 0): number {
       return 8;
     case 'object': {
       if (ArrayBuffer.isView(v)) return (v as unknown as { byteLength: number }).byteLength;
+      if (v instanceof RawJson) return v.json.length;
       if (depth > 6) return 64;
       let n = 2;
       if (Array.isArray(v)) for (const x of v) n += approxSize(x, depth + 1) + 1;

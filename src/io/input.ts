@@ -26,6 +26,8 @@ export interface InputItem {
   /** Set when the item could not be parsed; `text` then holds the offending line. */
   error?: string;
   text?: string;
+  /** NDJSON input: the line's JSON text exactly as read (BOM and CR removed), for tools that pass it on unchanged. */
+  json?: string;
 }
 
 export interface Input extends AsyncIterable<InputItem> {
@@ -166,7 +168,7 @@ export async function* readNdjson(source: AsyncIterable<Buffer>, name: string): 
     }
     // Deeper values would overflow the stack of every recursive step after this one (a crash, not a record).
     if (tooDeep(value, MAX_DEPTH)) return { where: `${name}:${line}`, line, error: `nested deeper than ${MAX_DEPTH} levels`, text: text.slice(0, 200) + '…' };
-    return { where: `${name}:${line}`, line, value };
+    return { where: `${name}:${line}`, line, value, json: text };
   };
   for await (const chunk of source) {
     const s = rest + decoder.write(chunk);

@@ -13,6 +13,7 @@ import { AtomicFile, fileError } from './atomic-file.js';
 import { OutputClosed } from './errors.js';
 import type { Format } from './input.js';
 import { ParquetWriter } from './parquet.js';
+import { stringifyRecord } from './rawjson.js';
 
 /** Serializes record batches for one target. */
 interface BatchSink {
@@ -116,12 +117,16 @@ export class RecordWriter {
     for (const f of this.files) f.writePartialMeta(this.meta('partial', f));
   }
 
-  async write(rec: Rec): Promise<void> {
+  /**
+   * Write one record. `json`, when given, is the record already serialized (e.g. its input line with fields
+   * appended): NDJSON output uses it as is; Arrow output encodes `rec`.
+   */
+  async write(rec: Rec, json?: string): Promise<void> {
     this.count++;
     if (this.batcher) {
       await this.writeBatches(this.batcher.push(rec));
     } else {
-      this.text += JSON.stringify(rec) + '\n';
+      this.text += (json ?? stringifyRecord(rec)) + '\n';
       if (this.text.length >= FLUSH_BYTES) await this.flushText();
     }
   }
