@@ -6,7 +6,7 @@ import { isSpecialFile } from '../src/io/atomic-file.js';
 import { UsageError } from '../src/io/errors.js';
 import { whole, year } from '../src/validate.js';
 import { fmtSeconds } from '../src/io/progress.js';
-import { prepareStream, type Dedupe, type PrepareOptions, type PrepareStats } from '../src/prepare.js';
+import { prepareInput, type Dedupe, type PrepareOptions, type PrepareStats } from '../src/prepare.js';
 import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connection.js';
 import { skipExistingFilter } from '../src/load/existing.js';
 import { tableOption } from '../src/load/schema.js';
@@ -53,7 +53,7 @@ runTool(TOOL, async () => {
     const stats: PrepareStats = {
       read: 0, studies: 0, out: 0, rejected: 0, duplicates: 0, noStartDate: 0, beforeStartYear: 0, skipped: 0, nulCleaned: 0,
     };
-    const records = prepareStream(
+    const { records, bytesRead } = await prepareInput(
       input,
       {
         raw: args.raw,
@@ -68,7 +68,7 @@ runTool(TOOL, async () => {
     );
     for await (const rec of records) {
       await writer.write(rec as never);
-      progress.update(stats.studies, input.sizeBytes !== undefined ? input.bytesRead : stats.studies);
+      progress.update(stats.studies, input.sizeBytes !== undefined ? bytesRead() : stats.studies);
     }
     const parts = [`${stats.studies} in`, `${stats.out} out`, `${stats.rejected} rejected`, `${stats.duplicates} duplicates dropped`];
     if (args.startYear !== undefined) parts.push(`${stats.beforeStartYear} before ${args.startYear}`, `${stats.noStartDate} without start date`);

@@ -6,10 +6,12 @@ import { createHash } from 'node:crypto';
 import { openSync, readSync, writeSync, closeSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Rec } from './io/arrow.js';
+
 import { fileError } from './io/atomic-file.js';
 import { RuntimeError } from './io/errors.js';
-import type { InputItem } from './io/input.js';
+import type { Input, InputItem } from './io/input.js';
+import { planLatest } from './latest-scan.js';
+import { RawJson } from './io/rawjson.js';
 
 export interface Intervention {
   type: string | null;
@@ -122,8 +124,11 @@ export function buildText(r: Omit<PreparedRecord, 'text' | 'content_hash' | 'url
 
 export const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 
-/** Map one API v2 study to a prepared record. The caller has checked that it has an id. */
-export function prepareStudy(study: Obj, opts: { raw?: boolean } = {}): PreparedRecord {
+/**
+ * Map one API v2 study to a prepared record. The caller has checked that it has an id. `json`, when given,
+ * is the study's own JSON text: `raw` then carries it as read (a RawJson), not re-serialized.
+ */
+export function prepareStudy(study: Obj, opts: { raw?: boolean; json?: string } = {}): PreparedRecord {
   const ps = obj(study.protocolSection);
   const id = obj(ps.identificationModule);
   const status = obj(ps.statusModule);
@@ -180,7 +185,10 @@ export function prepareStudy(study: Obj, opts: { raw?: boolean } = {}): Prepared
     content_hash: sha256(text),
   };
   // The API never sends a null section; Arrow input (a column per section) has nulls for absent ones: drop them.
-  if (opts.raw !== false) rec.raw = Object.values(study).includes(null) ? withoutNulls(study) : study;
+  if (opts.raw !== false) {
+    const hasNull = Object.values(study).includes(null);
+    rec.raw = hasNull ? withoutNulls(study) : opts.json !== undefined ? new RawJson(opts.json) : study;
+  }
   return rec;
 }
 
@@ -248,9 +256,9 @@ export interface PrepareStats {
 function* unpack(item: InputItem): Generator<InputItem> {
   const v = item.value;
   if (Array.isArray(v)) {
-    for (const s of v) yield { ...item, value: s };
+    for (const s of v) yield { ...item, value: s, json: undefined };
   } else if (isObj(v) && Array.isArray(v.studies) && !('protocolSection' in v)) {
-    for (const s of v.studies) yield { ...item, value: s };
+    for (const s of v.studies) yield { ...item, value: s, json: undefined };
   } else {
     yield item;
   }
@@ -284,8 +292,11 @@ class Spool {
     const where = fileError(this.dir, err).message; // `DIR: CODE: what`
     return new RuntimeError(`--dedupe latest: cannot write its spool (a copy of the input) in ${where}; free space there, set TMPDIR (without -o/--tee), or use --dedupe first`);
   }
-  add(rec: Rec): number {
-    const buf = Buffer.from(JSON.stringify(rec), 'utf8');
+  /** Spool a record: its fields as JSON, then (after a newline, which JSON text never holds) `raw` as its text. */
+  add(rec: PreparedRecord): number {
+    const { raw, ...fields } = rec;
+    const rawText = raw === undefined ? '' : raw instanceof RawJson ? raw.json : JSON.stringify(raw);
+    const buf = Buffer.from(JSON.stringify(fields) + '\n' + rawText, 'utf8');
     let off = 0;
     try {
       while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.offset + off);
@@ -296,16 +307,43 @@ class Spool {
     this.offset += buf.length;
     return this.slots.length - 1;
   }
-  get(slot: number): Rec {
+  get(slot: number): PreparedRecord {
     const { offset, length } = this.slots[slot];
     const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) got += readSync(this.fd, buf, got, length - got, offset + got);
-    return JSON.parse(buf.toString('utf8')) as Rec;
+    const text = buf.toString('utf8');
+    const nl = text.indexOf('\n');
+    const rec = JSON.parse(text.slice(0, nl)) as PreparedRecord;
+    if (nl + 1 < text.length) rec.raw = new RawJson(text.slice(nl + 1));
+    return rec;
   }
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/**
+ * ct-prepare over an opened input. `--dedupe latest` on a regular NDJSON file takes two passes over it
+ * (latest-scan.ts) instead of spooling every record; other inputs go through `prepareStream` as they come.
+ * `bytesRead` tells progress how far the input has been read.
+ */
+export async function prepareInput(
+  input: Input,
+  opts: PrepareOptions,
+  stats: PrepareStats,
+): Promise<{ records: AsyncGenerator<PreparedRecord>; bytesRead: () => number }> {
+  if ((opts.dedupe ?? 'latest') === 'latest' && input.format === 'ndjson' && input.sizeBytes !== undefined && input.name !== 'stdin') {
+    const plan = await planLatest(input.name, input.name);
+    if (plan) {
+      // The superseded lines are counted here: the second pass never reads them.
+      stats.read += plan.duplicates;
+      stats.studies += plan.duplicates;
+      stats.duplicates += plan.duplicates;
+      return { records: prepareStream(plan.items(), { ...opts, dedupe: 'first' }, stats), bytesRead: () => plan.bytesRead };
+    }
+  }
+  return { records: prepareStream(input, opts, stats), bytesRead: () => input.bytesRead };
 }
 
 /** The whole ct-prepare transformation over input items. Stats are updated as it goes. */
@@ -348,18 +386,18 @@ export async function* prepareStream(
           if (dedupe === 'latest' && newer(updated, prev.updated)) {
             // The latest version decides, filters included: dedupe first, then filter.
             prev.updated = updated;
-            const rec = await prepareOne(sub.value, opts, stats);
+            const rec = await prepareOne(sub.value, sub.json, opts, stats);
             if (!rec) {
               prev.slot = -1;
             } else if (prev.listed || opts.limit === undefined || kept < opts.limit) {
-              prev.slot = spool!.add(rec as unknown as Rec);
+              prev.slot = spool!.add(rec);
               if (!prev.listed) (prev.listed = true), order.push(id), kept++;
             }
           }
           continue;
         }
         if (opts.limit !== undefined && kept >= opts.limit) break outer;
-        const rec = await prepareOne(sub.value, opts, stats);
+        const rec = await prepareOne(sub.value, sub.json, opts, stats);
         if (!rec) {
           // Filtered out: remember the id (and its date) so an older duplicate is not taken as new.
           if (dedupe !== 'none') seen.set(id, { slot: -1, updated, listed: false });
@@ -367,7 +405,7 @@ export async function* prepareStream(
         }
         kept++;
         if (spool) {
-          const slot = spool.add(rec as unknown as Rec);
+          const slot = spool.add(rec);
           seen.set(id, { slot, updated: rec.last_update_posted, listed: true });
           order.push(id);
         } else {
@@ -383,7 +421,7 @@ export async function* prepareStream(
         const { slot } = seen.get(id)!;
         if (slot === -1) continue; // its latest version was filtered out
         stats.out++;
-        yield spool.get(slot) as unknown as PreparedRecord;
+        yield spool.get(slot);
       }
     }
   } finally {
@@ -391,10 +429,11 @@ export async function* prepareStream(
   }
 }
 
-async function prepareOne(study: Obj, opts: PrepareOptions, stats: PrepareStats): Promise<PreparedRecord | undefined> {
-  const { value, removed } = stripNul(study);
+async function prepareOne(study: Obj, json: string | undefined, opts: PrepareOptions, stats: PrepareStats): Promise<PreparedRecord | undefined> {
+  // JSON text can hold a NUL only as the escape \u0000: without one in the line, there is nothing to clean.
+  const { value, removed } = json !== undefined && !json.includes('\\u0000') ? { value: study, removed: 0 } : stripNul(study);
   if (removed > 0) stats.nulCleaned++;
-  const rec = prepareStudy(value, { raw: opts.raw });
+  const rec = prepareStudy(value, { raw: opts.raw, json: removed > 0 ? undefined : json });
   if (opts.startYear !== undefined) {
     if (!rec.start_date) {
       stats.noStartDate++;

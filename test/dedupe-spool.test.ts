@@ -1,4 +1,7 @@
-/** `ct-prepare --dedupe latest` spools beside its output (or in TMPDIR) and says clearly when it cannot. */
+/**
+ * `ct-prepare --dedupe latest` from a pipe spools beside its output (or in TMPDIR) and says clearly when it
+ * cannot; from a regular file it reads the file twice and spools nothing.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -51,12 +54,22 @@ test('the spool is beside -o FILE, unlinked, and nothing is left after the run',
 
 test('a spool that cannot be written is a clear error naming where and what to do', () => {
   const missing = join(tmpdir(), `ct-spool-missing-${process.pid}`);
-  const r = spawnSync(bin, [sample, '-q'], { env: { ...env, TMPDIR: missing } });
+  const r = spawnSync(bin, ['-q'], { env: { ...env, TMPDIR: missing }, input: readFileSync(sample) });
   assert.equal(r.status, 1);
   assert.equal(
     r.stderr.toString(),
     `ct-prepare: --dedupe latest: cannot write its spool (a copy of the input) in ${missing}: ENOENT: no such file or directory; free space there, set TMPDIR (without -o/--tee), or use --dedupe first\n`,
   );
-  const first = spawnSync(bin, [sample, '-q', '--dedupe', 'first'], { env: { ...env, TMPDIR: missing } });
+  const first = spawnSync(bin, ['-q', '--dedupe', 'first'], { env: { ...env, TMPDIR: missing }, input: readFileSync(sample) });
   assert.equal(first.status, 0, first.stderr.toString());
+});
+
+test('from a regular file, --dedupe latest needs no spool and gives what the spool gives', () => {
+  const missing = join(tmpdir(), `ct-spool-missing-${process.pid}`);
+  const fromFile = spawnSync(bin, [sample, '-q'], { env: { ...env, TMPDIR: missing } });
+  assert.equal(fromFile.status, 0, fromFile.stderr.toString());
+  const fromPipe = spawnSync(bin, ['-q'], { env, input: readFileSync(sample) });
+  assert.equal(fromPipe.status, 0, fromPipe.stderr.toString());
+  assert.ok(fromFile.stdout.length > 0);
+  assert.equal(fromFile.stdout.toString(), fromPipe.stdout.toString());
 });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,8 +38,8 @@ test('a full disk: the error names the file, no temporary file is left', (t) => 
   try {
     const out = join(dir, 'out.ndjson');
     const prepare = (...args: string[]) => spawnSync(join(root, 'bin', 'ct-prepare'), [sample, '-o', out, '-q', ...args], { env: { ...process.env, TZ: 'UTC' } });
-    // --dedupe latest spools beside the output first: that is what fills the disk (the unlinked spool is freed at exit)
-    const spooled = prepare();
+    // --dedupe latest from a pipe spools beside the output first: that is what fills the disk (the unlinked spool is freed at exit)
+    const spooled = spawnSync(join(root, 'bin', 'ct-prepare'), ['-o', out, '-q'], { env: { ...process.env, TZ: 'UTC' }, input: readFileSync(sample) });
     assert.equal(spooled.status, 1);
     assert.match(spooled.stderr.toString(), new RegExp(`^ct-prepare: --dedupe latest: cannot write its spool \\(a copy of the input\\) in ${dir}: ENOSPC: no space left on device; `));
     const r = prepare('--dedupe', 'first');

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
 import { batchToRecords, type ReadOptions } from './arrow.js';
 import { RuntimeError } from './errors.js';
@@ -146,44 +145,55 @@ export function noInput(): Input {
   return { name: 'none', format: 'empty', sizeBytes: undefined, bytesRead: 0, [Symbol.asyncIterator]: async function* () {} };
 }
 
-/** NDJSON lines → items. Tolerates a UTF-8 BOM, CRLF and blank lines; a bad line becomes an item with `error`. */
+/**
+ * One NDJSON line (without its `\n`) → an item, or undefined for a blank line. `first`: the input's first
+ * line, which may start with a UTF-8 BOM. Shared by every NDJSON reader, so they number, parse and reject alike.
+ */
+export function parseNdjsonLine(text: string, name: string, line: number, first = false): InputItem | undefined {
+  if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.endsWith('\r')) text = text.slice(0, -1);
+  if (text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { where: `${name}:${line}`, line, error: `invalid JSON: ${(err as Error).message}${ndjsonHint(text, line)}`, text };
+  }
+  // Deeper values would overflow the stack of every recursive step after this one (a crash, not a record).
+  if (mayBeTooDeep(text) && tooDeep(value, MAX_DEPTH)) {
+    return { where: `${name}:${line}`, line, error: `nested deeper than ${MAX_DEPTH} levels`, text: text.slice(0, 200) + '…' };
+  }
+  return { where: `${name}:${line}`, line, value, json: text };
+}
+
+/**
+ * NDJSON lines → items. Tolerates a UTF-8 BOM, CRLF and blank lines; a bad line becomes an item with `error`.
+ * Lines are cut from the bytes (a `\n` byte is never part of a multi-byte UTF-8 character) and each is
+ * decoded once; invalid UTF-8 becomes U+FFFD.
+ */
 export async function* readNdjson(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<InputItem> {
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
+  let rest: Buffer[] = [];
   let line = 0;
-  let first = true;
-  const parse = (text: string): InputItem | undefined => {
-    line++;
-    if (first) {
-      first = false;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    }
-    if (text.endsWith('\r')) text = text.slice(0, -1);
-    if (text.trim() === '') return undefined;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      return { where: `${name}:${line}`, line, error: `invalid JSON: ${(err as Error).message}${ndjsonHint(text, line)}`, text };
-    }
-    // Deeper values would overflow the stack of every recursive step after this one (a crash, not a record).
-    if (tooDeep(value, MAX_DEPTH)) return { where: `${name}:${line}`, line, error: `nested deeper than ${MAX_DEPTH} levels`, text: text.slice(0, 200) + '…' };
-    return { where: `${name}:${line}`, line, value, json: text };
-  };
   for await (const chunk of source) {
-    const s = rest + decoder.write(chunk);
     let start = 0;
     let nl: number;
-    while ((nl = s.indexOf('\n', start)) !== -1) {
-      const item = parse(s.slice(start, nl));
+    while ((nl = chunk.indexOf(10, start)) !== -1) {
+      let text: string;
+      if (rest.length) {
+        rest.push(chunk.subarray(start, nl));
+        text = Buffer.concat(rest).toString('utf8');
+        rest = [];
+      } else text = chunk.toString('utf8', start, nl);
       start = nl + 1;
+      line++;
+      const item = parseNdjsonLine(text, name, line, line === 1);
       if (item) yield item;
     }
-    rest = s.slice(start);
+    if (start < chunk.length) rest.push(start === 0 ? chunk : chunk.subarray(start));
   }
-  rest += decoder.end();
-  if (rest.length > 0) {
-    const item = parse(rest);
+  if (rest.length) {
+    line++;
+    const item = parseNdjsonLine(Buffer.concat(rest).toString('utf8'), name, line, line === 1);
     if (item) yield item;
   }
 }
@@ -220,6 +230,19 @@ export function notARecord(v: unknown): string {
 
 /** Records nested deeper than this are bad records (a study is about 8 levels deep). */
 export const MAX_DEPTH = 512;
+
+/**
+ * Whether a line's text could nest deeper than MAX_DEPTH: it needs more than MAX_DEPTH opening brackets.
+ * Counting them is much cheaper than walking the parsed value, and a study has a few hundred.
+ */
+function mayBeTooDeep(text: string): boolean {
+  if (text.length <= MAX_DEPTH * 2) return false;
+  let n = 0;
+  for (let i = text.indexOf('[') ; i !== -1 && n <= MAX_DEPTH; i = text.indexOf('[', i + 1)) n++;
+  if (n > MAX_DEPTH) return true;
+  for (let i = text.indexOf('{'); i !== -1 && n <= MAX_DEPTH; i = text.indexOf('{', i + 1)) n++;
+  return n > MAX_DEPTH;
+}
 
 /** Whether a parsed JSON value nests objects and arrays deeper than `max` levels (no recursion: any depth). */
 export function tooDeep(v: unknown, max: number): boolean {

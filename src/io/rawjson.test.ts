@@ -20,3 +20,15 @@ test('a record without RawJson is JSON.stringify itself; RawJson parses lazily, 
   assert.equal(plain(5), 5);
   assert.equal(JSON.stringify({ r }), '{"r":{"x":1}}');
 });
+
+test('stringifyRecord keeps the key order wherever the RawJson fields are', () => {
+  for (const rec of [
+    { raw: new RawJson('[1]'), a: 1 },
+    { a: 1, raw: new RawJson('{"x":"y"}'), b: undefined },
+    { a: 1, r1: new RawJson('1'), b: 'x', r2: new RawJson('null') },
+    { r: new RawJson('"s"') },
+    { a: undefined, r: new RawJson('2') },
+  ]) {
+    assert.equal(stringifyRecord(rec as never), JSON.stringify(rec));
+  }
+});

@@ -30,21 +30,28 @@ export const plain = (v: unknown): unknown => (v instanceof RawJson ? v.value : 
  * (the common case elsewhere) go through JSON.stringify unchanged.
  */
 export function stringifyRecord(rec: Record<string, unknown>): string {
-  let raw = false;
+  // Where the RawJson fields are: none (JSON.stringify), only at the end (one JSON.stringify of the rest, then
+  // the texts appended: the usual case, `raw` last), or in between (field by field).
+  let raw: string[] | undefined;
+  let trailing = true;
   for (const k in rec) {
-    if (rec[k] instanceof RawJson) {
-      raw = true;
-      break;
-    }
+    if (rec[k] instanceof RawJson) (raw ??= []).push(k);
+    else if (raw && rec[k] !== undefined && typeof rec[k] !== 'function') trailing = false;
   }
   if (!raw) return JSON.stringify(rec);
+  if (trailing) {
+    const rest: Record<string, unknown> = {};
+    for (const k in rec) if (!(rec[k] instanceof RawJson)) rest[k] = rec[k];
+    let s = JSON.stringify(rest);
+    s = s.slice(0, -1);
+    for (const k of raw) s += (s.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + (rec[k] as RawJson).json;
+    return s + '}';
+  }
   let s = '{';
   for (const k in rec) {
     if (!Object.prototype.hasOwnProperty.call(rec, k)) continue;
     const v = rec[k];
-    let text: string | undefined;
-    if (v instanceof RawJson) text = v.json;
-    else text = JSON.stringify(v);
+    const text = v instanceof RawJson ? v.json : JSON.stringify(v);
     if (text === undefined) continue; // undefined, functions: left out as JSON.stringify does
     if (s.length > 1) s += ',';
     s += JSON.stringify(k) + ':' + text;
