@@ -210,6 +210,9 @@ export async function planLatest(path: string, name: string): Promise<LatestPlan
           if (o >= winStart && o + n <= winStart + winLen) {
             bytes = win.subarray(o - winStart, o - winStart + n);
           } else {
+            // Reads are synchronous: let signals, timers and background flushes in at every refill.
+            await new Promise((r) => setImmediate(r));
+            checkInterrupted();
             if (n > win.length) win = Buffer.allocUnsafe(n);
             winStart = o;
             winLen = readSync(fd2, win, 0, win.length, o);

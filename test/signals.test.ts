@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,31 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     }
   });
 }
+
+test('ct-prepare FILE --dedupe latest (two passes over the file): SIGINT mid-output → exit 130, the .partial kept', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-signals-'));
+  try {
+    // ≈ 60 MB of studies with distinct ids: long enough to be caught while writing.
+    const base = lines(sample);
+    const input = join(dir, 'in.ndjson');
+    const copies: string[] = [];
+    for (let i = 0; copies.length < 4000; i++) {
+      for (const l of base) copies.push(l.replace(/"nctId":"NCT(\d+)"/, (_m, d) => `"nctId":"NCT${i}x${d}"`));
+    }
+    writeFileSync(input, copies.join('\n') + '\n');
+    const out = join(dir, 'out.ndjson');
+    const run = started('ct-prepare', [input, '-o', out]);
+    await until(() => existsSync(`${out}.partial`) && statSync(`${out}.partial`).size > 0);
+    run.child.kill('SIGINT');
+    const r = await run.exited;
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, new RegExp(`ct-prepare: interrupted; ${out}.partial kept, run again to resume\n$`));
+    assert.equal(existsSync(out), false);
+    assert.ok(lines(`${out}.partial`).length < copies.length);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('ct-fetch: SIGINT while a request hangs aborts it at once; the first page stays in the .partial', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ct-signals-'));

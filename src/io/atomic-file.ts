@@ -10,7 +10,7 @@
  * Every file-system error names the file (`out.ndjson.partial: ENOSPC: no space left on device`), and the
  * temporary file of a small write is removed when the write fails.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { close as closeAsync, fdatasync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RuntimeError } from './errors.js';
 
@@ -85,6 +85,10 @@ export class AtomicFile {
   readonly direct: boolean;
   private fd: number | undefined;
   bytes = 0;
+  /** Background flushing: a second descriptor of the partial file, fdatasync'ed off the main thread. */
+  private syncFd: number | undefined;
+  private syncing = false;
+  private synced = 0;
 
   constructor(readonly path: string) {
     this.direct = isSpecialFile(path);
@@ -104,6 +108,38 @@ export class AtomicFile {
     const fd = this.fd;
     naming(this.partial, () => writeAll(fd, buf));
     this.bytes += buf.length;
+    if (!this.direct && this.bytes - this.synced >= SYNC_EVERY && !this.syncing) this.syncInBackground();
+  }
+
+  /**
+   * Flush what is written so far to disk on the thread pool (the other core), so that the fsync of `commit`
+   * finds little left to do. Through a descriptor of its own, closed only when its last flush is done:
+   * `commit` and `abandon` can close theirs at any time. Errors are left to the final fsync to report.
+   */
+  private syncInBackground(): void {
+    try {
+      this.syncFd ??= openSync(this.partial, 'r+');
+    } catch {
+      return;
+    }
+    const fd = this.syncFd;
+    const upTo = this.bytes;
+    this.syncing = true;
+    fdatasync(fd, () => {
+      this.syncing = false;
+      this.synced = upTo;
+      if (this.fd === undefined) {
+        this.syncFd = undefined;
+        closeAsync(fd, () => undefined);
+      }
+    });
+  }
+
+  private closeSyncFd(): void {
+    if (this.syncFd !== undefined && !this.syncing) {
+      closeSync(this.syncFd);
+      this.syncFd = undefined;
+    }
   }
 
   /** Describe the partial file while the run is going on (for resume and for `make checkpoints`). */
@@ -125,6 +161,7 @@ export class AtomicFile {
       naming(this.partial, () => fsyncSync(fd));
     } finally {
       closeSync(fd);
+      this.closeSyncFd();
     }
     if (meta) writeFileAtomic(metaName(this.path), JSON.stringify(meta, null, 2) + '\n');
     naming(this.path, () => renameSync(this.partial, this.path));
@@ -148,5 +185,9 @@ export class AtomicFile {
     }
     closeSync(this.fd);
     this.fd = undefined;
+    this.closeSyncFd();
   }
 }
+
+/** Bytes written between background flushes (see AtomicFile.syncInBackground). */
+const SYNC_EVERY = 16 << 20;
