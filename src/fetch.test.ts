@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { RuntimeError, UsageError } from './io/errors.js';
 import { RecordWriter } from './io/output.js';
+import { RawJson } from './io/rawjson.js';
 import { fetchStudies, freshStart, listParams, nctIdOf, sameParams, type PagingState, type StartPoint } from './fetch.js';
 import { BadRequest, StudiesClient, type Study } from './fetch/client.js';
 import { dropResumeSource, findResume, replaySaved } from './fetch/resume.js';
@@ -16,7 +17,7 @@ import { loadStudies, startCtgovMock, type CtgovMock } from '../test/mocks/ctgov
 // compiled to dist/src/fetch.test.js -> ../../ is the project root
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/studies-sample.ndjson', import.meta.url));
 const STUDIES = loadStudies(FIXTURE) as Study[];
-const ids = (list: Study[]) => list.map((s) => nctIdOf(s));
+const ids = (list: Array<Study | RawJson>) => list.map((s) => nctIdOf(s instanceof RawJson ? (JSON.parse(s.json) as Study) : s));
 
 const client = (baseUrl: string, extra: Partial<ConstructorParameters<typeof StudiesClient>[0]> = {}) =>
   new StudiesClient({ baseUrl, rate: 0, timeoutMs: 2000, maxRetries: 8, retryDelayMs: 1, ...extra });

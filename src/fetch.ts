@@ -3,6 +3,7 @@
  * once and records after each complete page where the listing stands (so an interrupted run can resume).
  */
 import { RuntimeError } from './io/errors.js';
+import { RawJson } from './io/rawjson.js';
 import { BadRequest, type StudiesClient, type Study } from './fetch/client.js';
 
 /** The listing parameters every page repeats (everything except pageToken, pageSize and countTotal). */
@@ -74,7 +75,8 @@ export function freshStart(params: ListParams): StartPoint {
 }
 
 export interface FetchSink {
-  write(study: Study): Promise<void>;
+  /** `json`: the study's text as the server sent it, when it can be written as one NDJSON line as is. */
+  write(study: Study, json?: string): Promise<void>;
   /** Called after each complete page, once its studies are written; must make them durable before recording. */
   checkpoint(state: PagingState): Promise<void>;
 }
@@ -149,8 +151,20 @@ export async function fetchStudies(o: FetchOptions): Promise<FetchStats> {
       state.total = page.totalCount;
       o.onTotal?.(page.totalCount);
     }
-    for (const study of page.studies) {
+    for (let k = 0; k < page.studies.length; k++) {
       if (o.limit !== undefined && state.studies >= o.limit) break;
+      // A study cut from the page's text is parsed here, one at a time (not cached: the page holds only texts).
+      const item = page.studies[k];
+      let json: string | undefined;
+      let study: Study;
+      if (item instanceof RawJson) {
+        try {
+          study = JSON.parse(item.json) as Study;
+        } catch (err) {
+          throw new RuntimeError(`page ${state.pages + 1}: study ${k + 1} is not valid JSON: ${(err as Error).message}`);
+        }
+        if (!/[\r\n]/.test(item.json)) json = item.json;
+      } else study = item;
       const id = nctIdOf(study);
       if (id !== undefined) {
         if (seen.has(id)) {
@@ -164,7 +178,7 @@ export async function fetchStudies(o: FetchOptions): Promise<FetchStats> {
         stats.skipped++;
         continue;
       } else anonymousSaved++;
-      await o.sink.write(study);
+      await o.sink.write(study, json);
       state.studies++;
       stats.written++;
     }

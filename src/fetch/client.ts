@@ -7,13 +7,16 @@
  */
 import { RuntimeError } from '../io/errors.js';
 import { FirstContact, hostOf, unreachableReason } from '../util/net.js';
+import { RawJson } from '../io/rawjson.js';
+import { splitStudiesPage } from './page.js';
 import { Pacer, parseRetryAfter, retryDelay, sleep } from '../util/retry.js';
 
 export type Study = Record<string, unknown>;
 
 /** One page of `GET /studies` (ctg-oas-v2.yaml, PagedStudies). */
 export interface StudiesPage {
-  studies: Study[];
+  /** Parsed studies, or (cut from the body by splitStudiesPage) each study's JSON text, parsed when written. */
+  studies: Array<Study | RawJson>;
   nextPageToken?: string;
   totalCount?: number;
 }
@@ -151,11 +154,17 @@ export class StudiesClient {
     }
     if (status !== 200) throw new RuntimeError(`GET ${url}: HTTP ${status}: ${firstLine(body)}`);
     if (/html/i.test(type) || /^\s*</.test(body)) throw new Transient('HTTP 200 with an HTML page instead of JSON');
+    const split = splitStudiesPage(body);
+    if (split === 'incomplete') throw new Transient(`HTTP 200 with incomplete JSON (${body.length} bytes)`);
     let page: unknown;
-    try {
-      page = JSON.parse(body);
-    } catch {
-      throw new Transient(`HTTP 200 with incomplete JSON (${body.length} bytes)`);
+    if (split) {
+      page = { ...split.meta, studies: split.studies };
+    } else {
+      try {
+        page = JSON.parse(body);
+      } catch {
+        throw new Transient(`HTTP 200 with incomplete JSON (${body.length} bytes)`);
+      }
     }
     if (!isStudiesPage(page)) throw new Transient('HTTP 200 without a `studies` array');
     return page;
@@ -166,7 +175,7 @@ function isStudiesPage(v: unknown): v is StudiesPage {
   if (typeof v !== 'object' || v === null || !Array.isArray((v as StudiesPage).studies)) return false;
   const p = v as StudiesPage;
   return (
-    p.studies.every((s) => typeof s === 'object' && s !== null && !Array.isArray(s)) &&
+    p.studies.every((s) => s instanceof RawJson || (typeof s === 'object' && s !== null && !Array.isArray(s))) &&
     (p.nextPageToken === undefined || typeof p.nextPageToken === 'string')
   );
 }

@@ -40,7 +40,7 @@ const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? on
 export async function runFetch(o: RunFetchOptions): Promise<string> {
   const { client, writer, progress } = o;
   const sink = {
-    write: (study: Record<string, unknown>) => writer.write(study),
+    write: (study: Record<string, unknown>, json?: string) => writer.write(study, json),
     async checkpoint(state: PagingState) {
       await writer.flush(); // the page is in the files before the state says so
       writer.setMeta({ fetch: state });
