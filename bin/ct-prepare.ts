@@ -23,7 +23,7 @@ runTool(TOOL, async () => {
     .option('dedupe', {
       choices: ['latest', 'first', 'none'] as const,
       default: 'latest' as const,
-      describe: 'duplicate nct_ids: keep the latest last_update_posted (output waits for the end of input; records wait in a spool file about the size of the input, beside -o/--tee FILE, else in TMPDIR), the first seen (streams), or all',
+      describe: 'duplicate nct_ids: keep the latest last_update_posted (output waits for the end of input: a regular file is read twice, first for ids and dates; from a pipe, records wait in a spool file about the size of the input, beside -o/--tee FILE, else in TMPDIR), the first seen (streams), or all',
     })
     .option('raw', { type: 'boolean', default: true, describe: 'include the original study as `raw` (--no-raw to leave it out)' })
     .option('skip-existing', {
