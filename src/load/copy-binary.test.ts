@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COPY_HEADER, COPY_TRAILER, DimensionError, RowArena, RowEncoder, SlabPool, ValueError, adjacentRuns, copyBlobs } from './copy-binary.js';
+import { RawJson } from '../io/rawjson.js';
 
 const field = (hex: string) => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
 
@@ -133,4 +134,18 @@ test('NUL characters are removed from text, text[] and jsonb (and noted); lone s
   assert.deepEqual(JSON.parse(json), { k: 'xy', lit: '\\u0000', s: 'a\ufffdb' }, 'a literal backslash-u0000 stays');
   assert.equal(enc.encode(['ab', ['c'], { k: 'v' }]).equals(clean), true);
   assert.equal(enc.nulCleaned, false, 'reset per row');
+});
+
+test('RawJson: jsonb and text get its text as it is; text with escapes is normalised and cleaned like any value', () => {
+  const enc = new RowEncoder([{ name: 'j', type: 'jsonb' }, { name: 't', type: 'text' }]);
+  const fields = (row: Buffer) => {
+    const j = row.readInt32BE(2);
+    return { j: row.subarray(7, 6 + j).toString(), t: row.subarray(10 + j).toString() };
+  };
+  const spaced = '{"a": 1.50, "b" : [true]}';
+  assert.deepEqual(fields(enc.encode([new RawJson(spaced), new RawJson(spaced)])), { j: spaced, t: spaced }, 'not re-serialized');
+  assert.equal(enc.nulCleaned, false);
+  const escaped = new RawJson('{"k":"x\\u0000y","lone":"a\\ud800b","pair":"\\ud83d\\ude00","lit":"\\\\u0000"}');
+  assert.deepEqual(JSON.parse(fields(enc.encode([escaped, null])).j), { k: 'xy', lone: 'a\ufffdb', pair: '\u{1f600}', lit: '\\u0000' });
+  assert.equal(enc.nulCleaned, true);
 });

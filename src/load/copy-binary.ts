@@ -10,6 +10,7 @@
  */
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { RawJson } from '../io/rawjson.js';
 
 export const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
@@ -83,7 +84,8 @@ class Scratch {
 const describe = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v.length > 40 ? v.slice(0, 40) + '…' : v}"` : typeof v === 'object' ? 'an object' : String(v);
 
-const asText = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const asText = (v: unknown): string =>
+  typeof v === 'string' ? v : v instanceof RawJson ? v.json : typeof v === 'object' ? JSON.stringify(v) : String(v);
 
 function asInt(v: unknown, min: number, max: number, what: string): number {
   const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
@@ -214,6 +216,12 @@ function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefi
  * skipped, so a literal `\\u0000` in the data stays as it is.
  */
 function jsonbText(s: Scratch, v: unknown): string {
+  if (v instanceof RawJson) {
+    // JSON text as read goes as it is; one with escapes is normalised first (JSON.stringify leaves no escaped
+    // surrogate pair, so what the cleaning below finds is a lone surrogate).
+    if (!v.json.includes('\\u')) return v.json;
+    v = v.value;
+  }
   const json = jsonText(v);
   if (!json.includes('\\u')) return json;
   return json.replace(/\\\\|\\u0000|\\ud[89a-f][0-9a-f]{2}/gi, (m) => {
