@@ -106,7 +106,8 @@ runTool(TOOL, async () => {
       if (stats.index) parts.push(describeIndex(stats.index, fmtSeconds));
       return parts.join(', ');
     },
-    // Vectors as Float32Array views into the Arrow batches: ct-load only re-encodes the floats.
-    { progressUnit: 'rows', input: { float32Vectors: true } },
+    // Vectors as Float32Array views into the Arrow batches, JSON objects as their text: ct-load only
+    // re-encodes the floats and writes the JSON text to jsonb as it is.
+    { progressUnit: 'rows', input: { float32Vectors: true, rawJson: true } },
   );
 });

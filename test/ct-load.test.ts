@@ -190,6 +190,52 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.deepEqual(rewritten, [recs[3].nct_id, recs[7].nct_id, recs[11].nct_id].sort());
   });
 
+  test('an unchanged rerun sends no row (skipped by the row digest); with the digest set to NULL a row is compared again', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records();
+    assert.equal((await load(['--table', t, '--create-table', '--batch-size', '15'], recs)).code, 0);
+    const status = async () => (await getBackend().query<{ s: string }>(`SELECT status AS s FROM ${q(t)} WHERE nct_id = $1`, [recs[5].nct_id]))[0].s;
+    // An edit behind ct-load's back leaves the digest as it was: the rerun does not send that row, so it stays.
+    await getBackend().query(`UPDATE ${q(t)} SET status = 'EDITED' WHERE nct_id = $1`, [recs[5].nct_id]);
+    const before = await xmins(t);
+    const again = await load(['--table', t, '--batch-size', '15'], recs);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(summaryOf(again), /^ct-load: 40 in, 0 inserted, 0 updated, 40 unchanged,/);
+    assert.deepEqual(await xmins(t), before);
+    assert.equal(await status(), 'EDITED', 'the row was not sent');
+    await getBackend().query(`UPDATE ${q(t)} SET row_digest = NULL WHERE nct_id = $1`, [recs[5].nct_id]);
+    const compared = await load(['--table', t, '--batch-size', '15'], recs);
+    assert.match(summaryOf(compared), /^ct-load: 40 in, 0 inserted, 1 updated, 39 unchanged,/);
+    assert.equal(await status(), recs[5].status);
+    // A field the content hash does not cover (the hash is the same) is a change.
+    const changed = recs.map((r, i) => (i === 9 ? { ...r, status: 'WITHDRAWN' } : r));
+    assert.match(summaryOf(await load(['--table', t, '--batch-size', '15'], changed)), /^ct-load: 40 in, 0 inserted, 1 updated, 39 unchanged,/);
+  });
+
+  test('a table without row_digest loads as before; --create-table adds it, the next load fills it, then reruns skip', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records();
+    assert.equal((await load(['--table', t, '--create-table'], recs)).code, 0);
+    await getBackend().query(`ALTER TABLE ${q(t)} DROP COLUMN row_digest`); // a table from an older ct-load
+    const edit = () => getBackend().query(`UPDATE ${q(t)} SET status = 'EDITED' WHERE nct_id = $1`, [recs[5].nct_id]);
+    await edit();
+    const old = await load(['--table', t], recs);
+    assert.equal(old.code, 0, old.stderr);
+    assert.match(summaryOf(old), /^ct-load: 40 in, 0 inserted, 1 updated, 39 unchanged,/, 'every row compared: the edit is undone');
+    const added = await load(['--table', t, '--create-table'], recs);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stderr, /ct-load: added to \S+: row_digest bytea\n/);
+    assert.match(summaryOf(added), /^ct-load: 40 in, 0 inserted, 0 updated, 40 unchanged,/, 'filling the digests changes no content');
+    const [n] = await getBackend().query<{ n: number }>(`SELECT count(row_digest)::int AS n FROM ${q(t)}`);
+    assert.equal(n.n, 40);
+    await edit();
+    assert.match(summaryOf(await load(['--table', t], recs)), /^ct-load: 40 in, 0 inserted, 0 updated, 40 unchanged,/);
+    const [s] = await getBackend().query<{ s: string }>(`SELECT status AS s FROM ${q(t)} WHERE nct_id = $1`, [recs[5].nct_id]);
+    assert.equal(s.s, 'EDITED', 'skipped by its digest');
+  });
+
   test('newer wins: an older record never replaces a row (counted, kept); --allow-older forces it', async () => {
     const t = table();
     dropAfter.push(t);
@@ -569,7 +615,7 @@ describe('ct-load against PostgreSQL', () => {
       );
       assert.deepEqual(
         types.map((x) => `${x.c} ${x.t}`),
-        ['doi text', 'title text', 'year integer', 'score double precision', 'open boolean', 'tags text[]', 'meta jsonb', 'vec vector(4)', 'loaded_at timestamp with time zone'],
+        ['doi text', 'title text', 'year integer', 'score double precision', 'open boolean', 'tags text[]', 'meta jsonb', 'vec vector(4)', 'loaded_at timestamp with time zone', 'row_digest bytea'],
       );
       const again = await run('ct-load', ['--table', t, '--id-field', 'doi'], ndjson(papers), backend.db);
       assert.match(summaryOf(again), /30 in, 0 inserted, 0 updated, 30 unchanged/);

@@ -94,7 +94,8 @@ test('polars-written prepared records (Int64, Struct raw) through ct-embed and c
     const shape = async (t: string) =>
       (await client.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 ORDER BY column_name`, [t])).rows;
     assert.deepEqual(await shape('foreign_a'), await shape('foreign_b'), 'the same columns and types (polars orders columns its own way)');
-    const rows = async (t: string) => (await client.query(`SELECT * FROM ${t} ORDER BY nct_id`)).rows.map(({ loaded_at: _, ...r }) => r);
+    // The row digests differ: raw from polars' Struct is other JSON text for the same jsonb value.
+    const rows = async (t: string) => (await client.query(`SELECT * FROM ${t} ORDER BY nct_id`)).rows.map(({ loaded_at: _, row_digest: __, ...r }) => r);
     const a = await rows('foreign_a');
     assert.equal(a.length, 40);
     assert.deepEqual(a, await rows('foreign_b'));

@@ -24,6 +24,7 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import { ArrowEncoder, batchToRecords, EXTRA_COLUMN, type Rec } from './arrow.js';
+import { RawJson } from './rawjson.js';
 
 /** Through Arrow and back; the types are chosen from the first batch alone, so later values test the extra column. */
 function roundTrip(records: Rec[], maxRows = 2): Rec[] {
@@ -112,6 +113,25 @@ test('float32Vectors: float32 vectors come back as Float32Array views that print
   const plain = readBack(bytes, {});
   assert.ok(Array.isArray(plain[0].emb), 'the default is number[]');
   assert.deepEqual(plain, recs);
+});
+
+test('rawJson: objects in JSON columns come back as their text (RawJson); other JSON values and the extra column parsed', () => {
+  const enc = new ArrowEncoder(2, 8 << 20, { peekRows: 2 });
+  const recs = [
+    { id: 'a', raw: { s: { b: [1, 2] } }, mixed: [1, 'x'] },
+    { id: 'b', raw: null, mixed: 'text' },
+    { id: 'c', raw: { t: 1 }, mixed: null, late: { k: 1 } },
+  ];
+  const bytes = Buffer.concat([...recs.map((r) => enc.push(r) ?? Buffer.alloc(0)), enc.end()]);
+  const got = readBack(bytes, { rawJson: true });
+  assert.ok(got[0].raw instanceof RawJson);
+  assert.equal((got[0].raw as RawJson).json, '{"s":{"b":[1,2]}}');
+  assert.equal(got[1].raw, null);
+  assert.deepEqual(got[0].mixed, [1, 'x'], 'an array is parsed');
+  assert.equal(got[1].mixed, 'text', 'a string is parsed');
+  assert.deepEqual(got[2].late, { k: 1 }, 'a value from the extra column (a field after the first batch) is a plain value');
+  assert.deepEqual(JSON.parse(JSON.stringify(got)), recs, 'RawJson prints as its value');
+  assert.ok(!(readBack(bytes, {})[0].raw instanceof RawJson), 'the default parses');
 });
 
 test('string lists and strings from Arrow made elsewhere, nulls included', () => {

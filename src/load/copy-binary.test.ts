@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COPY_HEADER, COPY_TRAILER, DimensionError, RowArena, RowEncoder, SlabPool, ValueError, adjacentRuns, copyBlobs } from './copy-binary.js';
+import { COPY_HEADER, COPY_TRAILER, DimensionError, RowArena, RowEncoder, SlabPool, ValueError, adjacentRuns, copyBlobs, rowDigest, type EncoderColumn } from './copy-binary.js';
+import { RawJson } from '../io/rawjson.js';
 
 const field = (hex: string) => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
 
@@ -133,4 +134,33 @@ test('NUL characters are removed from text, text[] and jsonb (and noted); lone s
   assert.deepEqual(JSON.parse(json), { k: 'xy', lit: '\\u0000', s: 'a\ufffdb' }, 'a literal backslash-u0000 stays');
   assert.equal(enc.encode(['ab', ['c'], { k: 'v' }]).equals(clean), true);
   assert.equal(enc.nulCleaned, false, 'reset per row');
+});
+
+test('RawJson: jsonb and text get its text as it is; text with escapes is normalised and cleaned like any value', () => {
+  const enc = new RowEncoder([{ name: 'j', type: 'jsonb' }, { name: 't', type: 'text' }]);
+  const fields = (row: Buffer) => {
+    const j = row.readInt32BE(2);
+    return { j: row.subarray(7, 6 + j).toString(), t: row.subarray(10 + j).toString() };
+  };
+  const spaced = '{"a": 1.50, "b" : [true]}';
+  assert.deepEqual(fields(enc.encode([new RawJson(spaced), new RawJson(spaced)])), { j: spaced, t: spaced }, 'not re-serialized');
+  assert.equal(enc.nulCleaned, false);
+  const escaped = new RawJson('{"k":"x\\u0000y","lone":"a\\ud800b","pair":"\\ud83d\\ude00","lit":"\\\\u0000"}');
+  assert.deepEqual(JSON.parse(fields(enc.encode([escaped, null])).j), { k: 'xy', lone: 'a\ufffdb', pair: '\u{1f600}', lit: '\\u0000' });
+  assert.equal(enc.nulCleaned, true);
+});
+
+test('digest: one more field, a SHA-256 over the columns and the row; equal rows give equal digests, other columns others', () => {
+  const cols: EncoderColumn[] = [{ name: 'id', type: 'text' }, { name: 'v', type: 'vector', dims: 2 }];
+  const enc = new RowEncoder(cols, { digest: true });
+  const row = enc.encode(['x', [1, 2]]);
+  const plain = new RowEncoder(cols).encode(['x', [1, 2]]);
+  assert.equal(row.readInt16BE(0), 3, 'three fields');
+  assert.ok(row.subarray(2, row.length - 36).equals(plain.subarray(2)), 'the same fields first');
+  assert.equal(row.readInt32BE(row.length - 36), 32);
+  const digest = Buffer.from(rowDigest(row));
+  assert.ok(rowDigest(enc.encode(['x', new Float32Array([1, 2])])).equals(digest), 'the same row from a Float32Array');
+  assert.ok(!rowDigest(enc.encode(['x', [1, 3]])).equals(digest));
+  const renamed = new RowEncoder([cols[0], { ...cols[1], name: 'w' }], { digest: true });
+  assert.ok(!rowDigest(renamed.encode(['x', [1, 2]])).equals(digest), 'the same bytes in another column');
 });

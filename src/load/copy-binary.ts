@@ -8,8 +8,10 @@
  * Rows are written into one growing scratch buffer and copied out once per row: no per-value allocations
  * (a 1536-d vector is 1536 `setFloat32` calls into that buffer).
  */
+import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { RawJson } from '../io/rawjson.js';
 
 export const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
@@ -83,7 +85,8 @@ class Scratch {
 const describe = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v.length > 40 ? v.slice(0, 40) + '…' : v}"` : typeof v === 'object' ? 'an object' : String(v);
 
-const asText = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const asText = (v: unknown): string =>
+  typeof v === 'string' ? v : v instanceof RawJson ? v.json : typeof v === 'object' ? JSON.stringify(v) : String(v);
 
 function asInt(v: unknown, min: number, max: number, what: string): number {
   const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
@@ -214,6 +217,12 @@ function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefi
  * skipped, so a literal `\\u0000` in the data stays as it is.
  */
 function jsonbText(s: Scratch, v: unknown): string {
+  if (v instanceof RawJson) {
+    // JSON text as read goes as it is; one with escapes is normalised first (JSON.stringify leaves no escaped
+    // surrogate pair, so what the cleaning below finds is a lone surrogate).
+    if (!v.json.includes('\\u')) return v.json;
+    v = v.value;
+  }
   const json = jsonText(v);
   if (!json.includes('\\u')) return json;
   return json.replace(/\\\\|\\u0000|\\ud[89a-f][0-9a-f]{2}/gi, (m) => {
@@ -349,12 +358,29 @@ export class RowArena {
   }
 }
 
+/** Bytes of the row digest (SHA-256) that a RowEncoder with `digest` appends as a last bytea field. */
+export const DIGEST_BYTES = 32;
+
+/** The digest at the end of a row encoded with `digest` (a view, not a copy). */
+export const rowDigest = (row: Buffer): Buffer => row.subarray(row.length - DIGEST_BYTES);
+
 /** Encodes rows (values in column order) into binary COPY row bytes. */
 export class RowEncoder {
   private readonly s = new Scratch();
   /** The last row encoded had NUL characters removed from a string. */
   nulCleaned = false;
-  constructor(readonly columns: EncoderColumn[]) {}
+  /** With `digest`: the columns' names and types, hashed before each row, so other columns never give the same digest. */
+  private readonly signature: Buffer | undefined;
+  /**
+   * `digest`: each row gets one more field, a bytea SHA-256 of the signature and the row's bytes before it
+   * (see rowDigest): equal digests, equal rows, whatever the input format that gave the values.
+   */
+  constructor(
+    readonly columns: EncoderColumn[],
+    opts: { digest?: boolean } = {},
+  ) {
+    if (opts.digest) this.signature = Buffer.from(JSON.stringify(columns.map((c) => [c.name, c.type, c.dims ?? null])));
+  }
 
   /**
    * One row → its bytes (copied into `arena` when given, else into a new Buffer).
@@ -364,7 +390,7 @@ export class RowEncoder {
     const s = this.s;
     s.pos = 0;
     s.nulCleaned = false;
-    s.i16(this.columns.length);
+    s.i16(this.columns.length + (this.signature ? 1 : 0));
     for (let i = 0; i < this.columns.length; i++) {
       const v = values[i];
       if (v === null || v === undefined) {
@@ -378,6 +404,12 @@ export class RowEncoder {
         if (err instanceof ValueError) err.message = `field "${c.name}": ${err.message}`;
         throw err;
       }
+    }
+    if (this.signature) {
+      const digest = createHash('sha256').update(this.signature).update(s.buf.subarray(0, s.pos)).digest();
+      s.i32(DIGEST_BYTES);
+      s.ensure(DIGEST_BYTES);
+      s.pos += digest.copy(s.buf, s.pos);
     }
     this.nulCleaned = s.nulCleaned;
     const bytes = s.buf.subarray(0, s.pos);

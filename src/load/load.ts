@@ -20,6 +20,9 @@ import {
   commentSql,
   createTableSql,
   datePrecision,
+  DIGEST_COLUMN,
+  DIGEST_TYPE,
+  OWN_COLUMNS,
   precisionColumn,
   ensureVectorExtension,
   isNumVector,
@@ -332,6 +335,8 @@ async function addMissingColumns(
   }
   const typed = (d: { name: string; sqlType: string }) => valued.has(d.name) || (d.name in PREPARED_TYPES && d.name !== 'embedding') || d.sqlType.startsWith('vector(');
   const add = defs.filter((d) => !have.has(d.name) && typed(d));
+  // The row digest, so that reruns skip unchanged rows (the first load after adding it refreshes every row's digest).
+  if (!have.has(DIGEST_COLUMN)) add.push({ name: DIGEST_COLUMN, sqlType: DIGEST_TYPE });
   if (add.length === 0) return undefined;
   if (add.some((d) => d.sqlType.startsWith('vector('))) await ensureVectorExtension(db);
   await db.query(`ALTER TABLE ${opts.table.sql} ${add.map((d) => `ADD COLUMN IF NOT EXISTS ${quoteIdent(d.name)} ${d.sqlType}`).join(', ')}`);
@@ -429,7 +434,7 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     );
   }
   const skipped = (c: TableColumn) =>
-    c.name === 'loaded_at' || !seen.has(c.name) || (opts.noEmbeddings && (c.type === 'vector' || c.name === 'embedding_model'));
+    OWN_COLUMNS.includes(c.name) || !seen.has(c.name) || (opts.noEmbeddings && (c.type === 'vector' || c.name === 'embedding_model'));
   const loaded = columns.filter((c) => !skipped(c));
   if (!loaded.some((c) => c.name === opts.idField)) {
     throw new RuntimeError(`the records' id field "${opts.idField}" is not a column of ${opts.table.sql} (see --id-field)`);
@@ -465,9 +470,12 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     tableModel = rows[0]?.m;
   }
   const loadedNames = loaded.map((c) => c.name);
+  // A digest column of another type is not ct-load's: it is left alone.
+  const digest = columns.some((c) => c.name === DIGEST_COLUMN && c.sqlType === DIGEST_TYPE) ? DIGEST_COLUMN : undefined;
   const plan: MergePlan = {
     table: opts.table,
-    columns: loadedNames,
+    columns: digest ? [...loadedNames, digest] : loadedNames,
+    digest,
     idField: opts.idField,
     touchLoadedAt: columns.some((c) => c.name === 'loaded_at'),
     version: opts.allowOlder ? undefined : versionColumn(opts, columns, loadedNames),
@@ -478,10 +486,10 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     plan.keepVectors = { hash: 'content_hash', vectors, model: model && { column: model, vector: vectorColumn! } };
   }
   const dims = encCols.find((c) => c.name === vectorColumn)?.dims ?? columns.find((c) => c.name === vectorColumn)?.dims;
-  const getters = plan.columns.map((c) => {
+  const getters = loadedNames.map((c) => {
     const from = derived.get(c);
     return from ? (r: Record<string, unknown>) => datePrecision(r[from]) : (r: Record<string, unknown>) => r[c];
   });
   const values = (rec: Record<string, unknown>) => getters.map((g) => g(rec));
-  return { plan, encoder: new RowEncoder(encCols), values, vectorColumn, dims, tableModel };
+  return { plan, encoder: new RowEncoder(encCols, { digest: digest !== undefined }), values, vectorColumn, dims, tableModel };
 }

@@ -37,5 +37,5 @@ test('newer wins: the update skips older records and counts them; vectors kept f
   assert.ok(sql.includes(`WITH o AS (SELECT count(*)::int AS n FROM ct_load_stage s JOIN "ct"."trials" t ON t."nct_id" = s."nct_id" WHERE ${older('s')} AND ROW(`), sql);
   assert.ok(sql.includes('"embedding" = CASE WHEN EXCLUDED."embedding" IS NULL AND EXCLUDED."content_hash" IS NOT DISTINCT FROM t."content_hash" THEN t."embedding" ELSE EXCLUDED."embedding" END'), sql);
   assert.ok(sql.includes('"embedding_model" = CASE WHEN EXCLUDED."embedding" IS NULL AND EXCLUDED."content_hash" IS NOT DISTINCT FROM t."content_hash" THEN t."embedding_model" ELSE EXCLUDED."embedding_model" END'), sql);
-  assert.match(sql, /\(SELECT n FROM o\) AS older FROM w$/);
+  assert.match(sql, /\(SELECT n FROM o\) AS older, 0 AS refreshed FROM w$/);
 });

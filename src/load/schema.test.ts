@@ -67,15 +67,15 @@ test('columnsFromRecords: prepared fields keep their types, --dimensions and --n
   assert.deepEqual(columnsFromRecords(bad, { idField: 'nct_id', noEmbeddings: false }).find((c) => c.name === 'embedding'), { name: 'embedding', sqlType: 'vector(2)' });
 });
 
-test('createTableSql quotes every identifier and adds loaded_at and the primary key', () => {
+test('createTableSql quotes every identifier and adds loaded_at, the row digest and the primary key', () => {
   const sql = createTableSql(parseTableName('s.t"x'), [{ name: 'id', sqlType: 'text' }, { name: 'v', sqlType: 'vector(3)' }], 'id');
-  assert.equal(sql, 'CREATE TABLE "s"."t""x" (\n  "id" text NOT NULL,\n  "v" vector(3),\n  "loaded_at" timestamptz NOT NULL DEFAULT now(),\n  PRIMARY KEY ("id")\n)');
+  assert.equal(sql, 'CREATE TABLE "s"."t""x" (\n  "id" text NOT NULL,\n  "v" vector(3),\n  "loaded_at" timestamptz NOT NULL DEFAULT now(),\n  "row_digest" bytea,\n  PRIMARY KEY ("id")\n)');
 });
 
 test('datePrecision: year, month or day as given; comments quote and cover every column', () => {
   assert.deepEqual(['2007', '2007-06', '2007-06-15', null].map(datePrecision), ['year', 'month', 'day', null]);
   const sql = commentSql(parseTableName('t'), [{ name: 'start_date', sqlType: 'date' }, { name: "o'k", sqlType: 'text' }]);
-  assert.equal(sql.length, 4, 'the table, each column and loaded_at');
+  assert.equal(sql.length, 5, 'the table, each column, loaded_at and row_digest');
   assert.match(sql[1], /^COMMENT ON COLUMN "t"\."start_date" IS 'study start .*first of the month, see start_date_precision'$/);
   assert.equal(sql[2], `COMMENT ON COLUMN "t"."o'k" IS 'the records'' field o''k (type inferred by ct-load)'`);
 });

@@ -185,7 +185,7 @@ export function columnsFromRecords(
   }
   const cols: ColumnDef[] = [];
   for (const [name, vs] of values) {
-    if (name === 'loaded_at') continue;
+    if (OWN_COLUMNS.includes(name)) continue;
     let sqlType = PREPARED_TYPES[name] ?? inferSqlType(vs, { vectorField: name === 'embedding' });
     if (name === 'embedding' && vs.length === 0 && opts.dimensions) sqlType = `vector(${opts.dimensions})`;
     if (sqlType.startsWith('vector(')) {
@@ -209,10 +209,22 @@ export function columnsFromRecords(
   return cols;
 }
 
-/** `CREATE TABLE` with the id as primary key and `loaded_at`. */
+/**
+ * ct-load's own column: the digest of the row as ct-load last wrote it (see RowEncoder's `digest`). A record
+ * whose encoded row has the row's digest would change nothing, so a rerun drops it before sending it. A
+ * table without this column loads the same, only every existing row is sent and compared by the server.
+ */
+export const DIGEST_COLUMN = 'row_digest';
+export const DIGEST_TYPE = 'bytea';
+
+/** Columns ct-load fills itself, never from a record field. */
+export const OWN_COLUMNS: readonly string[] = ['loaded_at', DIGEST_COLUMN];
+
+/** `CREATE TABLE` with the id as primary key, `loaded_at` and the row digest. */
 export function createTableSql(table: TableName, cols: ColumnDef[], idField: string): string {
   const defs = cols.map((c) => `${quoteIdent(c.name)} ${c.sqlType}${c.name === idField ? ' NOT NULL' : ''}`);
   defs.push(`${quoteIdent('loaded_at')} timestamptz NOT NULL DEFAULT now()`);
+  defs.push(`${quoteIdent(DIGEST_COLUMN)} ${DIGEST_TYPE}`);
   defs.push(`PRIMARY KEY (${quoteIdent(idField)})`);
   return `CREATE TABLE ${table.sql} (\n  ${defs.join(',\n  ')}\n)`;
 }
@@ -257,13 +269,14 @@ const COLUMN_COMMENTS: Record<string, string> = {
   embedding: 'embedding of text (cosine distance: embedding <=> query)',
   embedding_model: 'provider/model@dimensions that made embedding',
   loaded_at: 'when ct-load last wrote this row',
+  [DIGEST_COLUMN]: 'SHA-256 of the row as ct-load last wrote it: a rerun skips records with the same digest (set it to NULL after changing a row by other means)',
 };
 
 /** `COMMENT ON` statements for a table created by ct-load: the known columns, and a note for the others. */
 export function commentSql(table: TableName, cols: ColumnDef[]): string[] {
   const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
   const out = [`COMMENT ON TABLE ${table.sql} IS ${lit('loaded by ct-load (ct-pipeline); merged by id, one row per record')}`];
-  for (const name of [...cols.map((c) => c.name), 'loaded_at']) {
+  for (const name of [...cols.map((c) => c.name), ...OWN_COLUMNS]) {
     const text = COLUMN_COMMENTS[name] ?? `the records' field ${name} (type inferred by ct-load)`;
     out.push(`COMMENT ON COLUMN ${table.sql}.${quoteIdent(name)} IS ${lit(text)}`);
   }

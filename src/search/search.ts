@@ -5,7 +5,7 @@
 import pgvector from 'pgvector';
 import { UsageError, RuntimeError } from '../io/errors.js';
 import type { Db } from '../load/connection.js';
-import { quoteIdent, readTableColumns, type TableName } from '../load/schema.js';
+import { DIGEST_COLUMN, quoteIdent, readTableColumns, type TableName } from '../load/schema.js';
 import { hashProvider, HASH_MODEL } from '../embed/providers/hash.js';
 import type { Provider } from '../embed/providers/types.js';
 import { searchSql, type SearchFilters } from './sql.js';
@@ -78,7 +78,7 @@ export interface SearchTarget {
   table: TableName;
   idColumn: string;
   embeddingColumn: string;
-  /** Columns returned with each hit (all but raw and the vector). */
+  /** Columns returned with each hit (all but raw, the vector and ct-load's row digest). */
   columns: string[];
   model: string;
   /** The start_date column's type: `text` in tables made before dates were typed. */
@@ -94,7 +94,7 @@ export async function openSearchTarget(db: Db, table: TableName, idColumn: strin
     if (!names.includes(c)) throw new RuntimeError(`table ${table.sql} has no column "${c}"`);
   }
   const model = await tableModel(db, table, embeddingColumn, names.includes('embedding_model'));
-  const columns = names.filter((n) => n !== 'raw' && n !== embeddingColumn);
+  const columns = names.filter((n) => n !== 'raw' && n !== embeddingColumn && n !== DIGEST_COLUMN);
   const startDateType = cols.find((c) => c.name === 'start_date')?.type === 'date' ? 'date' : 'text';
   return { db, table, idColumn, embeddingColumn, columns, model, startDateType };
 }
