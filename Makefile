@@ -27,6 +27,7 @@ build: $(BUILD_STAMP)
 $(BUILD_STAMP): $(DEPS_STAMP) $(SOURCES)
 	@rm -rf dist # no stale output of deleted sources (tsc rebuilds everything anyway)
 	npx tsc -p tsconfig.json
+	@node scripts/pglite-template.mjs # new PGlite databases are copies of it (README, PGlite)
 	@touch $@
 
 ## test: install what is needed (npm packages, pgvector in the local PostgreSQL), build, run all tests

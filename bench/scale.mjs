@@ -142,7 +142,7 @@ try {
   };
   search = { plain: await oneShot(), hybrid: await oneShot('--hybrid') };
 
-  // PGlite: a new database (initdb in WASM) and an existing one, 50 records.
+  // PGlite: a new database (a copy of the template, see README) and an existing one, 50 records.
   const small = f('small.ndjson');
   writeFileSync(small, readFileSync(f('prepare.ndjson'), 'utf8').split('\n').slice(0, 50).join('\n') + '\n');
   const pgl = (t) => timed(node, [bin('ct-load'), small, '--pglite-dir', f('pglite'), '--create-table', '--no-embeddings', '-q'], { env: { DATABASE_URL: null, PGHOST: null, PGDATABASE: null, PGPORT: null, PGUSER: null } }).then((r) => (pglite[t] = r));

@@ -17,6 +17,7 @@ import { acquireLock } from '../util/lock.js';
 import { FirstContact, hostOf, unreachableReason } from '../util/net.js';
 import { sleep } from '../util/retry.js';
 import { copyBlobs, writeCopyStream } from './copy-binary.js';
+import { copyTemplate, ensureTemplate, openPglite } from './pglite-template.js';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -177,9 +178,13 @@ async function connectPglite(dir: string, label: string, tool: string, opts: Con
   }
   let pglite: import('@electric-sql/pglite').PGlite;
   try {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const { vector } = await import('@electric-sql/pglite-pgvector');
-    pglite = await PGlite.create({ dataDir: dir, extensions: { vector } });
+    // A new database is a copy of the template (see pglite-template.ts), made under the lock; without
+    // one, PGlite runs initdb here.
+    if (!pgliteExists(dir)) {
+      const template = await ensureTemplate(opts.log);
+      if (template) copyTemplate(template, dir);
+    }
+    pglite = await openPglite(dir);
   } catch (err) {
     lock.release();
     throw err;
