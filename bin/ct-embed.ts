@@ -7,7 +7,8 @@ import { MAX_BATCH_INPUTS, MAX_BATCH_TOKENS } from '../src/embed/batching.js';
 import { defaultCacheDir, EmbeddingCache } from '../src/embed/cache.js';
 import { AdaptiveConcurrency } from '../src/embed/concurrency.js';
 import { fmtCost, pricePerMillion } from '../src/embed/cost.js';
-import { embedStream, emptyStats } from '../src/embed/embed.js';
+import { embedItems, emptyStats } from '../src/embed/embed.js';
+import { embeddedOutput } from '../src/embed/output.js';
 import { chooseProvider, type ProviderArgs } from '../src/embed/choose.js';
 import { modelLabel } from '../src/embed/providers/types.js';
 import { summary } from '../src/embed/summary.js';
@@ -81,7 +82,7 @@ runTool(TOOL, async () => {
           },
         });
     const stats = emptyStats();
-    const records = embedStream(
+    const records = embedItems(
       requireFields(input, args),
       {
         provider,
@@ -100,8 +101,10 @@ runTool(TOOL, async () => {
       stats,
     );
     const sized = input.sizeBytes !== undefined;
-    for await (const rec of records) {
-      await writer.write(rec);
+    const output = embeddedOutput(args.format, args.embeddingField, modelLabel(provider));
+    for await (const e of records) {
+      const { rec, json } = output(e);
+      await writer.write(rec, json);
       const sent = sender?.stats.tokensSent ?? 0;
       const cost = remote ? `, ${fmtCost(sent, price)}` : '';
       const eta = sized && input.bytesRead > 0 ? `, ETA ${fmtSeconds((progress.seconds * (input.sizeBytes! - input.bytesRead)) / input.bytesRead)}` : '';

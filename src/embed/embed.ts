@@ -70,8 +70,28 @@ interface Wanted {
   entries: Entry[];
 }
 
+/** A record read and its vector (null: its text was empty), before the two are put together for output. */
+export interface Embedded {
+  item: InputItem;
+  /** The input record as parsed (item.value). */
+  rec: Rec;
+  vector: Float32Array | null;
+}
+
+/**
+ * The output records: each input record with the vector field (a number array, or null for an empty text) and
+ * `embedding_model` added, or replaced where the record had them. (ct-embed writes from `embedItems` through
+ * `embeddedWriter`, which builds the same records faster.)
+ */
 export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOptions, stats: EmbedStats): AsyncGenerator<Rec> {
   const label = modelLabel(o.provider);
+  for await (const e of embedItems(input, o, stats)) {
+    yield { ...e.rec, [o.embeddingField]: e.vector ? Array.from(e.vector) : null, embedding_model: e.vector ? label : null };
+  }
+}
+
+/** The records with their vectors, in input order (see the module comment). */
+export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptions, stats: EmbedStats): AsyncGenerator<Embedded> {
   const waiting = new Map<string, Wanted>();
   const queue: Entry[] = [];
   let inFlight = 0;
@@ -131,7 +151,7 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
   const batcher = new Batcher<Wanted>(o.limits, dispatch);
 
   /** Records at the head of the queue that are ready, in order. */
-  function* drain(): Generator<Rec> {
+  function* drain(): Generator<Embedded> {
     while (queue.length > 0 && queue[0]!.done) {
       const e = queue.shift()!;
       if (e.error !== undefined) {
@@ -142,7 +162,7 @@ export async function* embedStream(input: AsyncIterable<InputItem>, o: EmbedOpti
       }
       if (!o.sender) continue; // dry run: nothing to write
       if (e.vector) stats.embedded++;
-      yield { ...e.rec!, [o.embeddingField]: e.vector ? Array.from(e.vector) : null, embedding_model: e.vector ? label : null };
+      yield { item: e.item, rec: e.rec!, vector: e.vector ?? null };
     }
   }
 

@@ -76,31 +76,38 @@ export async function* requireFields(
   look = FIELD_CHECK_RECORDS,
 ): AsyncGenerator<InputItem> {
   const it = input[Symbol.asyncIterator]();
-  const head: InputItem[] = [];
+  const needed = opts.template !== undefined ? templateFields(opts.template) : [opts.textField];
+  // The items read ahead are held only until every needed field has been seen (most often in the first
+  // record): holding 1,000 large records for the whole check, and the array for the whole run, cost memory.
+  let head: InputItem[] = [];
   const seen = new Set<string>();
+  let missing = new Set(needed);
   let records = 0;
-  while (head.length < look) {
+  while (head.length < look && missing.size > 0) {
     const r = await it.next();
     if (r.done) break;
     head.push(r.value);
     const v = r.value.value;
     if (r.value.error === undefined && v !== null && typeof v === 'object' && !Array.isArray(v)) {
       records++;
-      for (const k of Object.keys(v)) seen.add(k);
+      for (const k of Object.keys(v)) {
+        seen.add(k);
+        missing.delete(k);
+      }
     }
   }
-  if (records > 0) {
-    const needed = opts.template !== undefined ? templateFields(opts.template) : [opts.textField];
-    const missing = needed.filter((f) => !seen.has(f));
-    if (missing.length) {
-      const list = [...seen];
-      const fields = list.slice(0, 30).join(', ') + (list.length > 30 ? `, … (${list.length} in all)` : '');
-      const what = opts.template !== undefined ? `--template: ${missing.map((f) => `{${f}}`).join(', ')}` : `--text-field ${opts.textField}`;
-      const n = records === 1 ? 'the first record has' : `none of the first ${records} records has`;
-      throw new UsageError(`${what}: ${n} ${missing.length > 1 ? 'these fields' : 'that field'}; fields there: ${fields}`);
-    }
+  if (records > 0 && missing.size > 0) {
+    const list = [...seen];
+    const fields = list.slice(0, 30).join(', ') + (list.length > 30 ? `, … (${list.length} in all)` : '');
+    const gone = needed.filter((f) => missing.has(f));
+    const what = opts.template !== undefined ? `--template: ${gone.map((f) => `{${f}}`).join(', ')}` : `--text-field ${opts.textField}`;
+    const n = records === 1 ? 'the first record has' : `none of the first ${records} records has`;
+    throw new UsageError(`${what}: ${n} ${gone.length > 1 ? 'these fields' : 'that field'}; fields there: ${fields}`);
   }
-  yield* head;
+  missing = new Set();
+  const ahead = head;
+  head = [];
+  while (ahead.length) yield ahead.shift()!;
   for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
 }
 

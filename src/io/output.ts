@@ -59,7 +59,9 @@ export class RecordWriter {
   private readonly stdout: Writable | undefined;
   private readonly batcher: ArrowBatcher | undefined;
   private readonly sinks: BatchSink[] = [];
-  private text = '';
+  /** NDJSON output not yet written: `pending[0, pendingLength)`. */
+  private pending = Buffer.allocUnsafe(FLUSH_BYTES * 2);
+  private pendingLength = 0;
   private stdoutError: Error | undefined;
   private extraMeta: Record<string, unknown> = {};
 
@@ -119,16 +121,33 @@ export class RecordWriter {
 
   /**
    * Write one record. `json`, when given, is the record already serialized (e.g. its input line with fields
-   * appended): NDJSON output uses it as is; Arrow output encodes `rec`.
+   * appended), as text or as UTF-8 bytes (copied before this returns, so a caller may reuse its buffer):
+   * NDJSON output uses it as is; Arrow output encodes `rec`.
    */
-  async write(rec: Rec, json?: string): Promise<void> {
+  async write(rec: Rec, json?: string | Uint8Array): Promise<void> {
     this.count++;
     if (this.batcher) {
       await this.writeBatches(this.batcher.push(rec));
     } else {
-      this.text += (json ?? stringifyRecord(rec)) + '\n';
-      if (this.text.length >= FLUSH_BYTES) await this.flushText();
+      this.append(json ?? stringifyRecord(rec));
+      if (this.pendingLength >= FLUSH_BYTES) await this.flushText();
     }
+  }
+
+  /** One NDJSON line into the pending bytes (encoded there: no intermediate string or buffer). */
+  private append(line: string | Uint8Array): void {
+    const max = (typeof line === 'string' ? line.length * 3 : line.length) + 1; // UTF-8: ≤ 3 bytes per UTF-16 unit
+    if (this.pendingLength + max > this.pending.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.pendingLength + max));
+      this.pending.copy(bigger, 0, 0, this.pendingLength);
+      this.pending = bigger;
+    }
+    if (typeof line === 'string') this.pendingLength += this.pending.write(line, this.pendingLength, 'utf8');
+    else {
+      this.pending.set(line, this.pendingLength);
+      this.pendingLength += line.length;
+    }
+    this.pending[this.pendingLength++] = 0x0a;
   }
 
   /**
@@ -150,9 +169,11 @@ export class RecordWriter {
   }
 
   private async flushText(): Promise<void> {
-    if (!this.text) return;
-    const buf = Buffer.from(this.text, 'utf8');
-    this.text = '';
+    if (this.pendingLength === 0) return;
+    // stdout may hold on to the bytes until they are written: they go out in a buffer of their own.
+    const buf = this.pending.subarray(0, this.pendingLength);
+    this.pending = Buffer.allocUnsafe(Math.max(FLUSH_BYTES * 2, Math.min(this.pending.length, 1 << 20)));
+    this.pendingLength = 0;
     await this.emit(buf);
   }
 
