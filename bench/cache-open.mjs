@@ -10,12 +10,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { arg } from './timed.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : process.argv[i + 1];
-};
 const ENTRIES = Number(arg('entries', 500_000));
 const DIMS = Number(arg('dims', 1536));
 const MODULE = pathToFileURL(resolve(arg('module', join(root, 'dist/src/embed/cache.js')))).href;

@@ -17,13 +17,9 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { timed } from './timed.mjs';
+import { arg, timed, writeReplicatedStudies } from './timed.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : process.argv[i + 1];
-};
 const N = Number(arg('n', 10_000));
 const only = arg('only', 'hash,cached').split(',');
 const REPS = Number(arg('reps', 1));
@@ -38,15 +34,7 @@ const bin = (tool) => join(toolRoot, 'bin', tool);
 const log = (m) => process.stderr.write(`embed-scale: ${m}\n`);
 
 if (!existsSync(f('prepare.ndjson'))) {
-  const base = readFileSync(join(root, 'test/fixtures/studies.ndjson'), 'utf8').split('\n').filter((l) => l.trim());
-  const out = createWriteStream(f('studies.ndjson'));
-  for (let i = 0; i < N; i++) {
-    const s = JSON.parse(base[i % base.length]);
-    s.protocolSection.identificationModule.nctId = `NCT9${String(i).padStart(7, '0')}`;
-    if (!out.write(JSON.stringify(s) + '\n')) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
+  await writeReplicatedStudies(join(root, 'test/fixtures/studies.ndjson'), f('studies.ndjson'), N);
   const r = spawnSync(node, [bin('ct-prepare'), f('studies.ndjson'), '--dedupe', 'first', '-q', '-o', f('prepare.ndjson')], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error('ct-prepare failed');
   rmSync(f('studies.ndjson'));

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { timed } from './timed.mjs';
+import { arg, timed } from './timed.mjs';
 import { from as copyFrom } from 'pg-copy-streams';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -25,10 +25,6 @@ const { ArrowEncoder } = await dist('src/io/arrow.js');
 const { RowEncoder, COPY_HEADER, COPY_TRAILER } = await dist('src/load/copy-binary.js');
 const { columnsFromRecords, createTableSql, parseTableName, readTableColumns } = await dist('src/load/schema.js');
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : process.argv[i + 1];
-};
 const flag = (name) => process.argv.includes(`--${name}`);
 const ROWS = Number(arg('rows', 100_000));
 const DIMS = Number(arg('dims', 1536));

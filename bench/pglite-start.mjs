@@ -13,13 +13,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { timed } from './timed.mjs';
+import { arg, timed } from './timed.mjs';
 
 const here = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : process.argv[i + 1];
-};
 const RUNS = Number(arg('runs', 3));
 const root = resolve(arg('root', here));
 const node = process.execPath;

@@ -21,13 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { timed } from './timed.mjs';
+import { arg, timed, writeReplicatedStudies } from './timed.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : process.argv[i + 1];
-};
 const N = Number(arg('n', 10_000));
 const REGISTRY = 581_000;
 const URL_ = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -40,24 +36,7 @@ const T = { a: 'bench_scale_ndjson', b: 'bench_scale_arrow', c: 'bench_scale_noe
 const dbEnv = { DATABASE_URL: URL_ };
 
 // --- the replicated studies -------------------------------------------------------------------------------
-function shiftDates(line, days) {
-  if (days === 0) return line;
-  return line.replace(/"(\d{4})-(\d{2})-(\d{2})"/g, (m, y, mo, d) => {
-    const t = new Date(Date.UTC(+y, +mo - 1, +d + days));
-    return Number.isNaN(t.getTime()) ? m : `"${t.toISOString().slice(0, 10)}"`;
-  });
-}
-const base = readFileSync(join(root, 'test/fixtures/studies.ndjson'), 'utf8').split('\n').filter((l) => l.trim());
-{
-  const out = createWriteStream(f('studies.ndjson'));
-  for (let i = 0; i < N; i++) {
-    const s = JSON.parse(shiftDates(base[i % base.length], Math.floor(i / base.length)));
-    s.protocolSection.identificationModule.nctId = `NCT9${String(i).padStart(7, '0')}`;
-    if (!out.write(JSON.stringify(s) + '\n')) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
-}
+const realStudies = await writeReplicatedStudies(join(root, 'test/fixtures/studies.ndjson'), f('studies.ndjson'), N, { shift: true });
 
 // --- the bare references (one process each, so their RSS is measured the same way) --------------------------
 const BARE_PAGES = `
@@ -152,7 +131,7 @@ try {
   // --- the table ----------------------------------------------------------------------------------------
   const fx = (x, d = 1) => x.toFixed(d);
   const out = [];
-  out.push(`bench-scale: ${N.toLocaleString('en-US')} studies (${base.length} real ones replicated), PostgreSQL ${(await client.query('SHOW server_version')).rows[0].server_version}, ${new Date().toISOString().slice(0, 16)}Z`);
+  out.push(`bench-scale: ${N.toLocaleString('en-US')} studies (${realStudies} real ones replicated), PostgreSQL ${(await client.query('SHOW server_version')).rows[0].server_version}, ${new Date().toISOString().slice(0, 16)}Z`);
   out.push('');
   out.push('| step | time | records/s | ratio to reference | peak RSS |');
   out.push('|---|---:|---:|---:|---:|');

@@ -1,6 +1,6 @@
 // Shared by the benchmarks (never tests): spawn a command, time it, and read its peak RSS from /usr/bin/time -v.
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 
 /** Spawn and time a command; with /usr/bin/time -v also its peak RSS. stdout goes to `stdoutFile` or nowhere. */
@@ -22,4 +22,36 @@ export async function timed(cmd, args, { stdinFile, stdoutFile, env } = {}) {
   if (code !== 0) throw new Error(`${cmd} exited ${code}: ${stderr.slice(-2000)}`);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
   return { seconds, rssMB: rss ? Number(rss[1]) / 1024 : undefined, stderr };
+}
+
+/** The value after `--name` on the command line, else `dflt`. */
+export function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? dflt : process.argv[i + 1];
+}
+
+/** Dates shifted by `days` days in a study's JSON text (`"YYYY-MM-DD"` values). */
+function shiftDates(line, days) {
+  if (days === 0) return line;
+  return line.replace(/"(\d{4})-(\d{2})-(\d{2})"/g, (m, y, mo, d) => {
+    const t = new Date(Date.UTC(+y, +mo - 1, +d + days));
+    return Number.isNaN(t.getTime()) ? m : `"${t.toISOString().slice(0, 10)}"`;
+  });
+}
+
+/**
+ * Write `n` studies to `path`: the real ones of `fixture` replicated with new NCT ids (NCT9…), and with
+ * `shift` each copy's dates one day later than the previous copy's. Returns how many real studies there are.
+ */
+export async function writeReplicatedStudies(fixture, path, n, { shift = false } = {}) {
+  const base = readFileSync(fixture, 'utf8').split('\n').filter((l) => l.trim());
+  const out = createWriteStream(path);
+  for (let i = 0; i < n; i++) {
+    const s = JSON.parse(shift ? shiftDates(base[i % base.length], Math.floor(i / base.length)) : base[i % base.length]);
+    s.protocolSection.identificationModule.nctId = `NCT9${String(i).padStart(7, '0')}`;
+    if (!out.write(JSON.stringify(s) + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  return base.length;
 }
