@@ -57,6 +57,7 @@ export const emptyStats = (): EmbedStats => ({
 
 interface Entry {
   item: InputItem;
+  /** Absent while an NDJSON record waits for its vector (see `park`). */
   rec?: Rec;
   done: boolean;
   vector?: Float32Array | null;
@@ -150,6 +151,18 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
   };
   const batcher = new Batcher<Wanted>(o.limits, dispatch);
 
+  /**
+   * A record that waits for its vector (its text is sent, or joins a text already sent) is held as its line's
+   * text only, and parsed again when it is written: the parsed record of a prepared study (its `raw` as
+   * objects) takes several times the line's memory, and a few batches of them wait at once (batches of up
+   * to 300,000 tokens, `--concurrency` + 1 in flight). Records from Arrow have no line: they are kept.
+   */
+  const park = (entry: Entry) => {
+    if (entry.item.json === undefined) return;
+    entry.rec = undefined;
+    entry.item.value = undefined;
+  };
+
   /** Records at the head of the queue that are ready, in order. */
   function* drain(): Generator<Embedded> {
     while (queue.length > 0 && queue[0]!.done) {
@@ -162,7 +175,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
       }
       if (!o.sender) continue; // dry run: nothing to write
       if (e.vector) stats.embedded++;
-      yield { item: e.item, rec: e.rec!, vector: e.vector ?? null };
+      yield { item: e.item, rec: e.rec ?? (JSON.parse(e.item.json!) as Rec), vector: e.vector ?? null };
     }
   }
 
@@ -192,7 +205,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
     const w = o.cache ? waiting.get(k) : undefined;
     if (w) {
       stats.duplicates++;
-      if (o.sender) w.entries.push(entry);
+      if (o.sender) w.entries.push(entry), park(entry);
       else entry.done = true;
       return;
     }
@@ -210,6 +223,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
       tokens = fit.tokens;
     }
     const wanted: Wanted = { key, text: send, entries: [entry] };
+    if (o.sender) park(entry);
     if (o.cache) waiting.set(k, wanted);
     batcher.add(wanted, tokens, stats.records);
   };

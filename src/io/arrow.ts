@@ -558,7 +558,7 @@ export interface BatcherOptions {
   maxBytes?: number;
   /**
    * The column types come from the records seen before the first batch is written: up to this many rows
-   * (10,000) or bytes (64 MB), unless a flush comes first. A larger peek means fewer values that only the
+   * (10,000) or bytes (16 MB), unless a flush comes first. A larger peek means fewer values that only the
    * extra column can carry (see the module comment).
    */
   peekRows?: number;
@@ -580,7 +580,7 @@ export class ArrowBatcher {
     this.maxRows = opts.maxRows ?? 1024;
     this.maxBytes = opts.maxBytes ?? 8 << 20;
     this.peekRows = Math.max(this.maxRows, opts.peekRows ?? 10_000);
-    this.peekBytes = Math.max(this.maxBytes, opts.peekBytes ?? 64 << 20);
+    this.peekBytes = Math.max(this.maxBytes, opts.peekBytes ?? 16 << 20);
   }
 
   /** Completed batches, if any. */

@@ -312,10 +312,10 @@ export interface EncoderColumn {
  */
 export class SlabPool {
   private readonly free: Buffer[] = [];
-  /** `keep`: slabs held back at most (two 32 MB batches in flight need about 18). */
+  /** `keep`: slabs held back at most (two 16 MB batches in flight need about 10). */
   constructor(
     readonly slabSize = 4 << 20,
-    private readonly keep = 24,
+    private readonly keep = 12,
   ) {}
   take(min: number): Buffer {
     if (min <= this.slabSize && this.free.length) return this.free.pop()!;

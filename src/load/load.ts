@@ -366,7 +366,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * two batches are in memory at once (one being written, the next being encoded), and rows with `raw`
  * can be 20 KB each.
  */
-export const BATCH_BYTES = 32 << 20;
+export const BATCH_BYTES = 16 << 20;
 const full = (b: Batch, rows: number) => b.rows.length >= rows || b.arena.bytes >= BATCH_BYTES;
 
 async function withRetries<T>(opts: LoadOptions, stats: LoadStats, what: string, fn: () => Promise<T>, firstContact = false): Promise<T> {
