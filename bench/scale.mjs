@@ -4,7 +4,8 @@
 // as `make load` runs it, each next to a bare reference measured in the same run:
 //   ct-fetch --rate 1000            vs a bare page loop (fetch, JSON.parse, JSON.stringify each study)
 //   ct-prepare (--dedupe latest / first) vs a bare JSON.parse + JSON.stringify loop over the fetched file
-//   ct-embed --provider hash (first run, every text cached, Arrow output) vs the bare loop over the prepared file
+//   ct-embed --provider hash, and against the local OpenAI mock (first run, every text cached, Arrow output)
+//     vs the bare loop over the prepared file
 //   ct-load from NDJSON / from Arrow, unchanged rerun, --no-embeddings vs psql \copy (FORMAT binary) of the same rows
 // plus --index hnsw (HNSW + GIN full-text), the start of a new and an existing PGlite database, ct-search
 // one-shot timings (plain and --hybrid), and the extrapolation to the whole registry.
@@ -76,6 +77,8 @@ await client.connect();
 const mock = spawn(node, [join(root, 'dist/test/mocks/ctgov-mock.js'), '--data', f('studies.ndjson'), '--port', '0', '--port-file', f('port')], { stdio: ['ignore', 'ignore', 'inherit'] });
 let search = {};
 let pglite = {};
+let openai;
+let embedEnv = {};
 try {
   for (let i = 0; i < 600 && !existsSync(f('port')); i++) await new Promise((r) => setTimeout(r, 100));
   const apiUrl = `http://127.0.0.1:${readFileSync(f('port'), 'utf8').trim()}/api/v2`;
@@ -89,11 +92,18 @@ try {
   row('ct-prepare --dedupe first', await timed(node, [bin('ct-prepare'), f('fetch.ndjson'), '--dedupe', 'first', '-o', f('prepare-first.ndjson')]), N, refFetched);
 
   const refPrepared = row('bare parse+stringify loop (prepared file)', await bare(BARE_LINES, f('prepare.ndjson'), f('bare-embed.ndjson')), N);
-  const cache = f('embed-cache');
-  const embed = (out, ...more) => timed(node, [bin('ct-embed'), f('prepare.ndjson'), '--provider', 'hash', '--cache', cache, '-o', out, ...more]);
-  row('ct-embed --provider hash, first run', await embed(f('embed.ndjson')), N, refPrepared);
-  row('ct-embed, every text cached', await embed(f('embed-cached.ndjson')), N, refPrepared);
+  // The hash provider computes every vector (it has no cache); the cached runs go to the local OpenAI mock,
+  // whose first run fills the cache (the mock's URL, a new port each time, is part of the cache key).
+  row('ct-embed --provider hash (computes every vector)', await timed(node, [bin('ct-embed'), f('prepare.ndjson'), '--provider', 'hash', '-o', f('embed-hash.ndjson')]), N, refPrepared);
+  const { startOpenAIMock } = await import(join(root, 'dist/test/mocks/openai-mock.js'));
+  openai = await startOpenAIMock();
+  embedEnv = { OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: null, HOME: dir, XDG_CACHE_HOME: null };
+  const embed = (out, ...more) => timed(node, [bin('ct-embed'), f('prepare.ndjson'), '--cache', f('embed-cache'), '-o', out, ...more], { env: embedEnv });
+  row('ct-embed (local OpenAI mock), first run', await embed(f('embed-first.ndjson')), N, refPrepared);
+  openai.resetStats();
+  row('ct-embed, every text cached', await embed(f('embed.ndjson')), N, refPrepared);
   row('ct-embed, every text cached, Arrow out', await embed(f('embed.arrow'), '--format', 'arrow'), N, refPrepared);
+  if (openai.stats.requests) throw new Error(`the cached runs sent ${openai.stats.requests} requests`);
 
   // The reference: psql \copy (FORMAT binary) of the same rows, encoded by ct-load's own encoder.
   const load = (input, table, ...more) => timed(node, [bin('ct-load'), input, '--table', table, '--create-table', '-q', ...more], { env: dbEnv });
@@ -116,7 +126,7 @@ try {
   // ct-search one-shot, process start included: the median of 3.
   const oneShot = async (...more) => {
     const t = [];
-    for (let i = 0; i < 3; i++) t.push((await timed(node, [bin('ct-search'), 'metastatic breast cancer immunotherapy', '--table', T.b, '--format', 'ndjson', ...more], { env: dbEnv })).seconds);
+    for (let i = 0; i < 3; i++) t.push((await timed(node, [bin('ct-search'), 'metastatic breast cancer immunotherapy', '--table', T.b, '--format', 'ndjson', ...more], { env: { ...dbEnv, ...embedEnv } })).seconds);
     return t.sort((x, y) => x - y)[1];
   };
   search = { plain: await oneShot(), hybrid: await oneShot('--hybrid') };
@@ -155,6 +165,7 @@ try {
   console.log(out.join('\n'));
 } finally {
   mock.kill('SIGTERM');
+  await openai?.close();
   if (!process.argv.includes('--keep')) {
     for (const t of Object.values(T)) await client.query(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 /** ct-fetch: page through the ClinicalTrials.gov API v2 (`GET /studies`) and write the raw studies. */
+import { tightenHeapGrowth } from '../src/io/heap.js';
 import { existsSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { VERSION, parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
@@ -34,6 +35,8 @@ interface FetchArgs extends RecordArgs {
   retryDelay: number;
   resume: boolean;
 }
+
+tightenHeapGrowth(); // garbage, not live data, made most of the peak RSS (src/io/heap.ts)
 
 runTool(TOOL, async () => {
   const argv = await recordOptions(

@@ -1,4 +1,5 @@
 /** ct-load: prepared (optionally embedded) records → a Postgres or PGlite table, by binary COPY and guarded upserts. */
+import { tightenHeapGrowth } from '../src/io/heap.js';
 import { hideBin } from 'yargs/helpers';
 import { parser, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { memSize, nonEmpty, whole } from '../src/validate.js';
@@ -11,6 +12,8 @@ import { loadRecords, newLoadStats } from '../src/load/load.js';
 import { tableOption } from '../src/load/schema.js';
 
 const TOOL = 'ct-load';
+
+tightenHeapGrowth(); // garbage, not live data, made most of the peak RSS (src/io/heap.ts)
 
 runTool(TOOL, async () => {
   const argv = await parser(

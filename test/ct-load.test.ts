@@ -557,6 +557,23 @@ describe('ct-load against PostgreSQL', () => {
     }
   });
 
+  test('large values are compressed with lz4 unless the session chose a method (here in the URL\'s options)', async () => {
+    const methods = async (t: string) =>
+      (await backend.query<{ m: string | null }>(`SELECT DISTINCT pg_column_compression(raw) AS m FROM ${q(t)} WHERE pg_column_size(raw) > 2000`)).map((r) => r.m);
+    const lz4 = `${base}_lz4`;
+    const pglz = `${base}_pglz`;
+    backend.track(lz4);
+    backend.track(pglz);
+    const [{ has }] = await backend.query<{ has: boolean }>(`SELECT 'lz4' = ANY (enumvals) AS has FROM pg_settings WHERE name = 'default_toast_compression'`);
+    const a = await run('ct-load', ['--table', lz4, '--create-table', '-q'], ndjson(records()), backend.db);
+    assert.equal(a.code, 0, a.stderr);
+    assert.deepEqual(await methods(lz4), [has ? 'lz4' : 'pglz']);
+    const url = `${DATABASE_URL}${DATABASE_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c default_toast_compression=pglz')}`;
+    const b = await run('ct-load', ['--table', pglz, '--create-table', '-q'], ndjson(records()), { url });
+    assert.equal(b.code, 0, b.stderr);
+    assert.deepEqual(await methods(pglz), ['pglz']);
+  });
+
   test('Arrow input (vectors read as float32 views) loads the same table as NDJSON; rejects show vectors as arrays', async () => {
     const recs: object[] = records({ dims: 16 });
     recs[5] = { ...recs[5], enrollment: 'many' }; // not an integer: rejected

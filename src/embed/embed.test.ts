@@ -7,8 +7,8 @@ import type { Rec } from '../io/arrow.js';
 import type { InputItem } from '../io/input.js';
 import { EmbeddingCache } from './cache.js';
 import { AdaptiveConcurrency } from './concurrency.js';
-import { embedStream, emptyStats, type EmbedOptions } from './embed.js';
-import type { Provider } from './providers/types.js';
+import { embedItems, embedStream, emptyStats, type EmbedOptions } from './embed.js';
+import { ProviderError, type Provider } from './providers/types.js';
 import { Sender } from './sender.js';
 import { textGetter, idGetter } from './text.js';
 
@@ -142,4 +142,49 @@ test('--no-truncate rejects texts over the token limit; truncation counts them',
   await collect(embedStream(items(recs), options(p), stats));
   assert.equal(stats.truncated, 1);
   assert.ok(p.batches[0]![0]!.length < long.length);
+});
+
+test('NDJSON records waiting for their vector are held as bytes and come back whole: written, rejected, in order', async () => {
+  const recs = Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, text: i === 17 ? 'bad ü' : `text ${i % 13} ü`, raw: { n: i, s: 'ü'.repeat(i) } }));
+  // NDJSON items carry their line; a provider that rejects one input (400: the batch is split down to it).
+  async function* lineItems(): AsyncGenerator<InputItem> {
+    for (let i = 0; i < recs.length; i++) {
+      const json = JSON.stringify(recs[i]);
+      yield { where: `stdin:${i + 1}`, line: i + 1, value: JSON.parse(json), json };
+    }
+  }
+  const held: Array<{ json?: string; value?: unknown }> = [];
+  const provider: Provider = {
+    name: 'fake', model: 'm', dims: 2, remote: true,
+    async embed(texts) {
+      await new Promise((r) => setTimeout(r, 2));
+      if (texts.includes('bad ü')) throw new ProviderError('400 invalid input', 'reject', 400);
+      return texts.map((t) => Float32Array.from([t.length, 1]));
+    },
+  };
+  const rejects: Array<{ where: string; value: unknown; json?: string; reason: string }> = [];
+  const dir = mkdtempSync(join(tmpdir(), 'embed-park-'));
+  const cache = new EmbeddingCache(dir, { provider: 'fake', model: 'm', dims: 2 });
+  try {
+    const o = options(provider, {
+      cache,
+      reject: (item, reason) => void rejects.push({ where: item.where, value: item.value, json: item.json, reason }),
+    });
+    const out = [];
+    const gen = embedItems(lineItems(), o, emptyStats());
+    for await (const e of gen) {
+      out.push(e);
+      held.push({ json: e.item.json, value: e.item.value });
+    }
+    assert.deepEqual(
+      out.map((e) => e.rec),
+      recs.filter((_, i) => i !== 17),
+    );
+    assert.deepEqual(held.map((h) => h.json), recs.filter((_, i) => i !== 17).map((r) => JSON.stringify(r)));
+    assert.ok(out.every((e) => e.vector instanceof Float32Array && e.vector[0] === (e.rec.text as string).length));
+    assert.deepEqual(rejects, [{ where: 'stdin:18', value: recs[17], json: JSON.stringify(recs[17]), reason: 'r17: 400 invalid input' }]);
+  } finally {
+    await cache.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

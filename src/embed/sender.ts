@@ -4,6 +4,7 @@
  * request above the server's token budget). Returns a vector or a failure reason per text.
  */
 import { RuntimeError } from '../io/errors.js';
+import { tightenHeapGrowth } from '../io/heap.js';
 import { FirstContact } from '../util/net.js';
 import { backoffDelay, retryDelay, sleep, type Pacer } from '../util/retry.js';
 import type { TokenBucket } from './budget.js';
@@ -51,6 +52,7 @@ export class Sender {
   }
 
   async send(texts: string[], tokens: number[]): Promise<Outcome[]> {
+    tightenHeapGrowth(); // the run now waits on the server: a smaller heap costs little (src/io/heap.ts)
     const total = tokens.reduce((a, b) => a + b, 0);
     const random = this.o.random ?? Math.random;
     for (let attempt = 0; ; attempt++) {

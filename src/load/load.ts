@@ -132,7 +132,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
   }
 
   // A server never reached fails fast (connect made its few quick retries); later reconnects are patient.
-  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName, { log: opts.log }), true);
+  let db: Db | undefined = await withRetries(opts, stats, 'connecting', () => open(opts.target, opts.applicationName, { log: opts.log, bulkWrites: true }), true);
   try {
     const setup = await prepareTable(db, opts, peekRecords);
     const { plan, encoder, vectorColumn, values } = setup;
@@ -164,7 +164,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     let staged = false;
     const session = async (): Promise<Db> => {
       if (!db) {
-        db = await open(opts.target, opts.applicationName, { log: opts.log });
+        db = await open(opts.target, opts.applicationName, { log: opts.log, bulkWrites: true });
         staged = false;
       }
       if (!staged) await db.query(stageSql(plan));
