@@ -88,6 +88,8 @@ NO_EMBEDDINGS ?=
 SKIP_EXISTING ?=
 INDEX ?= hnsw
 KEEP ?= 3
+# PIPE=1: `make load` runs fetch | prepare | embed | load as one pipeline when the fetch has to run (see load).
+PIPE ?=
 # Set by `make update` for its own run (studies updated on or after this date).
 UPDATED_SINCE ?=
 # Extra flags passed as they are, e.g. FETCH_FLAGS='--rate 2' EMBED_FLAGS='--concurrency 8'
@@ -114,7 +116,9 @@ FILTER_ARGS := $(if $(QUERY),--query $(call q,$(QUERY))) \
   $(if $(START_YEAR),--start-year $(START_YEAR)) $(if $(NUM_RECORDS),--num-records $(NUM_RECORDS)) \
   $(if $(UPDATED_SINCE),--updated-since $(call q,$(UPDATED_SINCE))) $(FETCH_FLAGS)
 FETCH_ARGS := $(BASE_URL_ARG) $(FILTER_ARGS)
-PREPARE_ARGS := $(if $(START_YEAR),--start-year $(START_YEAR)) $(if $(SKIP_EXISTING),--skip-existing $(DB_ARGS)) $(PREPARE_FLAGS)
+# In a pipeline ct-prepare does not dedupe (a latest-wins dedupe holds all output until the end of its input):
+# ct-fetch already writes each study once, and ct-load keeps the newer of two versions (by last_update_posted).
+PREPARE_ARGS := $(if $(PIPE),--dedupe none) $(if $(START_YEAR),--start-year $(START_YEAR)) $(if $(SKIP_EXISTING),--skip-existing $(DB_ARGS)) $(PREPARE_FLAGS)
 EMBED_ARGS := $(if $(EMBED_PROVIDER),--provider $(EMBED_PROVIDER)) $(if $(EMBED_MODEL),--model $(call q,$(EMBED_MODEL))) \
   $(if $(DIMENSIONS),--dimensions $(DIMENSIONS)) $(EMBED_FLAGS)
 LOAD_ARGS := $(DB_ARGS) --create-table $(if $(NO_EMBEDDINGS),--no-embeddings,$(if $(INDEX),--index $(INDEX))) $(LOAD_FLAGS)
@@ -162,8 +166,9 @@ $(CK)/.params/%: FORCE
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
 # Move a finished checkpoint that is about to be replaced to $(CK)/archive/<step>.<UTC time>.<ext>.
-archive = if [ -f $@ ]; then mkdir -p $(CK)/archive; ts=$$(date -u +%Y%m%dT%H%M%SZ); \
-  mv $@ $(CK)/archive/$(1).$$ts$(suffix $@); if [ -f $@.meta.json ]; then mv $@.meta.json $(CK)/archive/$(1).$$ts$(suffix $@).meta.json; fi; fi
+archive = $(call archive_file,$(1),$@)
+archive_file = if [ -f $(2) ]; then mkdir -p $(CK)/archive; ts=$$(date -u +%Y%m%dT%H%M%SZ); \
+  mv $(2) $(CK)/archive/$(1).$$ts$(suffix $(2)); if [ -f $(2).meta.json ]; then mv $(2).meta.json $(CK)/archive/$(1).$$ts$(suffix $(2)).meta.json; fi; fi
 
 ## all (default) = load
 all: load
@@ -180,18 +185,39 @@ fetch prepare embed: | $(BUILD_STAMP)
 ## load: upsert into DATABASE_URL (else PGlite in PGLITE_DIR), build the index → checkpoints/load.done
 load: | $(BUILD_STAMP)
 	@$(call lock,load); stamp() { stat -c '%i %y' $(LOAD) 2>/dev/null || true; }; before=$$(stamp); \
-	$(MAKE) $(LOAD); $(record_cursor); \
+	$(if $(PIPE),$(MAKE) pipe-run;) $(MAKE) $(LOAD); $(record_cursor); \
 	if [ "$$before" = "$$(stamp)" ]; then \
 	  echo "make load: up to date: the $$(node scripts/make-helper.mjs count $(LOAD_INPUT).meta.json) records of $(LOAD_INPUT) are in $(TABLE) (loaded $$(date -u -r $(LOAD) +%Y-%m-%dT%H:%M:%SZ)); nothing to do" >&2; fi
 endif
 
+# Before a fetch: a partial fetch made with other parameters cannot be resumed (nor the run that resumed it), so
+# it starts again; the day a fresh fetch started bounds the update cursor (a study updated meanwhile is dated
+# that day or later).
+before_fetch = for f in $(FETCH).partial $(FETCH).resume-src; do if [ -f $$f ] && [ $$f -ot $(CK)/.params/fetch ]; then rm -f $$f $$f.meta.json; fi; done; \
+  if [ ! -f $(FETCH).partial ] && [ ! -f $(FETCH).resume-src ]; then date -u +%Y-%m-%d > $(CK)/.fetch-started; fi
+
 $(FETCH): $(CK)/.params/fetch | $(BUILD_STAMP)
 	@$(call archive,fetch)
-	@# a partial fetch made with other parameters cannot be resumed (nor the run that resumed it): start again
-	@for f in $@.partial $@.resume-src; do if [ -f $$f ] && [ $$f -ot $(CK)/.params/fetch ]; then rm -f $$f $$f.meta.json; fi; done
-	@# the day a fresh fetch started bounds the update cursor (a study updated meanwhile is dated that day or later)
-	@if [ ! -f $@.partial ] && [ ! -f $@.resume-src ]; then date -u +%Y-%m-%d > $(CK)/.fetch-started; fi
+	@$(before_fetch)
 	bin/ct-fetch $(FETCH_ARGS) --format $(FETCH_FORMAT) --tee $@ --resume > /dev/null
+
+# PIPE=1 (run by `make load` under its lock): when the fetch checkpoint is missing or older than its parameters,
+# the steps overlap as one pipeline, each stage teeing its checkpoint; they finish in order, so make then finds
+# every file up to date. A stage that fails leaves FILE.partial (the fetch resumes from it); the stages before a
+# failed ct-load still complete their checkpoints (a tee is finished when stdout closes), so a rerun, in either
+# mode, only loads. With a complete fetch checkpoint, the remaining steps run from files as without PIPE.
+.PHONY: pipe-run
+pipe-run: $(CK)/.params/fetch $(CK)/.params/prepare $(if $(NO_EMBEDDINGS),,$(CK)/.params/embed) $(CK)/.params/load | $(BUILD_STAMP)
+	@if [ -f $(FETCH) ] && [ $(FETCH) -nt $(CK)/.params/fetch ]; then exit 0; fi; \
+	$(if $(filter parquet,$(FORMAT)),echo "make load PIPE=1: Parquet cannot stream through a pipe: use FORMAT=ndjson or FORMAT=arrow" >&2; exit 2;) \
+	$(call archive_file,fetch,$(FETCH)); $(call archive_file,prepare,$(PREPARE)); $(if $(NO_EMBEDDINGS),,$(call archive_file,embed,$(EMBED));) \
+	rm -f $(LOAD); $(before_fetch); \
+	echo "make load PIPE=1: ct-fetch | ct-prepare$(if $(NO_EMBEDDINGS),, | ct-embed) | ct-load" >&2; \
+	bin/ct-fetch $(FETCH_ARGS) --format $(FETCH_FORMAT) --tee $(FETCH) --resume \
+	  | bin/ct-prepare --format $(FORMAT) --tee $(PREPARE) $(PREPARE_ARGS) \
+	  $(if $(NO_EMBEDDINGS),,| bin/ct-embed --format $(FORMAT) --tee $(EMBED) --cache $(call q,$(EMBED_CACHE)) $(EMBED_ARGS)) \
+	  | bin/ct-load $(LOAD_ARGS); \
+	$(call load_done,$(LOAD_INPUT))
 
 $(PREPARE): $(FETCH) $(CK)/.params/prepare | $(BUILD_STAMP)
 	@$(call archive,prepare)
@@ -201,10 +227,12 @@ $(EMBED): $(PREPARE) $(CK)/.params/embed | $(BUILD_STAMP)
 	@$(call archive,embed)
 	bin/ct-embed $< --format $(FORMAT) -o $@ --cache $(call q,$(EMBED_CACHE)) $(EMBED_ARGS)
 
+load_done = printf '{"tool":"make","step":"load","status":"complete","input":"%s","table":"%s","finished_at":"%s"}\n' \
+  $(call q,$(1)) $(call q,$(TABLE)) "$$(date -u +%Y-%m-%dT%H:%M:%SZ)" > $(LOAD).tmp && mv $(LOAD).tmp $(LOAD)
+
 $(LOAD): $(LOAD_INPUT) $(CK)/.params/load | $(BUILD_STAMP)
 	bin/ct-load $< $(LOAD_ARGS)
-	@printf '{"tool":"make","step":"load","status":"complete","input":"%s","table":"%s","finished_at":"%s"}\n' \
-	  $(call q,$<) $(call q,$(TABLE)) "$$(date -u +%Y-%m-%dT%H:%M:%SZ)" > $@.tmp && mv $@.tmp $@
+	@$(call load_done,$<)
 
 # The update cursor: the date `make update` fetches from, kept in $(CURSOR) with the database's identity.
 # It moves only after a complete load, to the newest last_update_posted of the studies that load fetched
@@ -292,6 +320,7 @@ help:
 	@echo "  EMBED_MODEL DIMENSIONS   embedding model and vector size"
 	@echo "  EMBED_CACHE     embedding cache directory (default checkpoints/embed-cache)"
 	@echo "  NO_EMBEDDINGS=1 load prepared records without vectors (skips embed)"
+	@echo "  PIPE=1          make load: when the fetch has to run, fetch | prepare | embed | load overlap in one pipeline"
 	@echo "  SKIP_EXISTING=1 prepare drops studies already in the table with the same content hash"
 	@echo "  INDEX           hnsw (default) or empty: index built after the load"
 	@echo "  CHECKPOINT_DIR  where checkpoints live (default checkpoints; no spaces); KEEP for clean-checkpoints"
