@@ -1,5 +1,6 @@
 /** ct-embed: add an embedding vector to every record (OpenAI or compatible servers, or offline feature hashing). */
 import { hideBin } from 'yargs/helpers';
+import { tightenHeapGrowth } from '../src/io/heap.js';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { TokenBucket } from '../src/embed/budget.js';
@@ -102,6 +103,8 @@ runTool(TOOL, async () => {
     );
     const sized = input.sizeBytes !== undefined;
     const output = embeddedOutput(args.format, args.embeddingField, modelLabel(provider));
+    // Arrow and Parquet output hold a batch of records: a tighter heap keeps it under 250 MB (src/io/heap.ts).
+    if (args.format !== 'ndjson') tightenHeapGrowth();
     for await (const e of records) {
       const { rec, json } = output(e);
       await writer.write(rec, json);

@@ -14,7 +14,7 @@
 import { Float32Vector, type Rec } from '../io/arrow.js';
 import { float32Json, float32JsonBound, float32JsonInto } from '../io/f32json.js';
 import type { Format } from '../io/input.js';
-import { RawJson, stringifyRecord } from '../io/rawjson.js';
+import { RawJson, objectsAsText, stringifyRecord } from '../io/rawjson.js';
 import type { Embedded } from './embed.js';
 
 /** What RecordWriter.write takes: the record, and for NDJSON its serialized line (then `rec` is not read). */
@@ -43,8 +43,9 @@ export function closingBrace(line: string): number {
 export function embeddedOutput(format: Format, field: string, label: string): (e: Embedded) => Output {
   if (format !== 'ndjson') {
     return (e) => {
-      // The input record is not used after this: it becomes the output record (key order as a spread gives).
-      const rec = e.rec;
+      // The input record is not used after this: it becomes the output record (key order as a spread gives);
+      // its objects (a study's `raw`) go to their JSON columns as the line's text (objectsAsText).
+      const rec = e.item.json !== undefined ? objectsAsText(e.rec, e.item.json) : e.rec;
       const v = e.vector;
       rec[field] = v ? new Float32Vector(v.buffer as ArrayBuffer, v.byteOffset, v.length) : null;
       rec[MODEL] = v ? label : null;

@@ -58,3 +58,88 @@ export function stringifyRecord(rec: Record<string, unknown>): string {
   }
   return s + '}';
 }
+
+/**
+ * Where the values of a JSON object's top-level fields are in its text: [key, start, end) per field, in text
+ * order (a repeated key appears twice; the last one is the value JSON.parse keeps). `json` must be one valid
+ * JSON object (the caller parsed it): the scan only skips strings and counts brackets. Undefined when the
+ * text is not an object.
+ */
+export function topLevelSpans(json: string): Array<[key: string, start: number, end: number]> | undefined {
+  const n = json.length;
+  let i = 0;
+  const ws = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+  while (i < n && ws(json.charCodeAt(i))) i++;
+  if (json.charCodeAt(i) !== 0x7b) return undefined; // {
+  i++;
+  /** The index of the quote closing the string that opens at `from`. */
+  const stringEnd = (from: number): number => {
+    let j = from + 1;
+    for (;;) {
+      j = json.indexOf('"', j);
+      if (j < 0) return n;
+      let b = j - 1;
+      while (json.charCodeAt(b) === 0x5c) b--; // backslashes before the quote: an odd count escapes it
+      if ((j - 1 - b) % 2 === 0) return j;
+      j++;
+    }
+  };
+  const out: Array<[string, number, number]> = [];
+  for (;;) {
+    while (i < n && ws(json.charCodeAt(i))) i++;
+    if (i >= n || json.charCodeAt(i) === 0x7d) return out; // } (an empty object)
+    if (json.charCodeAt(i) !== 0x22) return undefined;
+    const kEnd = stringEnd(i);
+    const keyText = json.slice(i + 1, kEnd);
+    const key = keyText.includes('\\') ? (JSON.parse(json.slice(i, kEnd + 1)) as string) : keyText;
+    i = json.indexOf(':', kEnd + 1) + 1;
+    if (i === 0) return undefined;
+    while (i < n && ws(json.charCodeAt(i))) i++;
+    const start = i;
+    let depth = 0;
+    for (; i < n; i++) {
+      const c = json.charCodeAt(i);
+      if (c === 0x22) i = stringEnd(i);
+      else if (c === 0x7b || c === 0x5b) depth++;
+      else if (c === 0x7d || c === 0x5d) {
+        if (depth === 0) break; // the object's closing brace
+        depth--;
+      } else if (c === 0x2c && depth === 0) break;
+    }
+    let end = i;
+    while (end > start && ws(json.charCodeAt(end - 1))) end--;
+    out.push([key, start, end]);
+    if (i >= n || json.charCodeAt(i) === 0x7d) return out;
+    i++; // the comma
+  }
+}
+
+/**
+ * The record parsed from `json`, with each top-level field that holds an object (not an array) replaced by
+ * its text as a RawJson: for a writer that would serialize it again (the Arrow writer's JSON columns,
+ * ct-load's jsonb), which then copies the text. The objects are garbage at once instead of being held, and
+ * sizing the record for a batch no longer walks them. Arrays and scalars stay as parsed (Arrow gives lists
+ * of strings a type of their own).
+ */
+export function objectsAsText(rec: Record<string, unknown>, json: string): Record<string, unknown> {
+  let has = false;
+  for (const k in rec) {
+    const v = rec[k];
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RawJson)) {
+      has = true;
+      break;
+    }
+  }
+  if (!has) return rec;
+  const spans = topLevelSpans(json);
+  if (!spans) return rec;
+  const last = new Map<string, [number, number]>();
+  for (const [k, s, e] of spans) last.set(k, [s, e]);
+  for (const k in rec) {
+    const v = rec[k];
+    const at = last.get(k);
+    if (k === '__proto__') continue; // an own property of that name: assigning would set the prototype
+    if (at && v !== null && typeof v === 'object' && !Array.isArray(v) && json.charCodeAt(at[0]) === 0x7b) rec[k] = new RawJson(json.slice(at[0], at[1]));
+  }
+  return rec;
+}

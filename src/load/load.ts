@@ -9,6 +9,7 @@
  */
 import { DataError, RuntimeError } from '../io/errors.js';
 import { notARecord, type InputItem } from '../io/input.js';
+import { objectsAsText } from '../io/rawjson.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { connect as openDb, type ConnectOptions, type Db, type Target } from './connection.js';
 import { DimensionError, RowArena, RowEncoder, SlabPool, ValueError, type EncoderColumn } from './copy-binary.js';
@@ -222,7 +223,8 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
       stats.read++;
       if (item.error !== undefined) return rejectItem(item, item.error);
       if (!isRecord(item.value)) return rejectItem(item, notARecord(item.value));
-      const rec = item.value;
+      // NDJSON: the objects (a study's `raw`) go to jsonb as the line's text, not serialized again.
+      const rec = item.json !== undefined ? objectsAsText(item.value, item.json) : item.value;
       const id = rec[opts.idField];
       if (id === null || id === undefined || id === '') return rejectItem(item, `missing id field "${opts.idField}"`);
       if (modelIndex >= 0) {
