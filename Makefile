@@ -142,7 +142,7 @@ NEEDS_DB_load := 1
 # files, as an older version left it) gets the marker file .ct-pipeline; the destructive targets touch only a
 # folder that has it.
 MARKER := $(CK)/.ct-pipeline
-OWN_FILES := \.gitkeep|\.lock|\.params|\.fetch-started|archive|update|embed-cache|load\.done(\.tmp)?|(fetch|prepare|embed)\.(ndjson|arrow|parquet)(\.partial|\.resume-src)?(\.meta\.json)?
+OWN_FILES := \.gitkeep|\.lock|\.params|\.fetch-started|archive|update|embed-cache|load\.done(\.tmp)?|(fetch|prepare|embed)\.(ndjson|arrow|parquet)(\.partial|\.resume-src)?(\.meta\.json|\.lock(\.takeover)?)?
 ensure_ck = if [ ! -f $(call q,$(MARKER)) ] && { [ ! -d $(call q,$(CK)) ] || [ -z "$$(ls -A $(call q,$(CK)) | grep -vxE '$(OWN_FILES)')" ]; }; then \
   mkdir -p $(call q,$(CK)) && echo 'made by the ct-pipeline Makefile: make clean may empty this folder' > $(call q,$(MARKER)); fi
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { arg, timed } from './timed.mjs';
+import { arg, sameCompression, timed } from './timed.mjs';
 import { from as copyFrom } from 'pg-copy-streams';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -118,7 +118,7 @@ try {
   await client.query('CHECKPOINT');
 
   log('2/3 psql \\copy (FORMAT binary)');
-  const ps = await timed('psql', [URL_, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${tables.psql} (${names.join(', ')}) FROM '${binPath}' (FORMAT binary)`]);
+  const ps = await timed('psql', [URL_, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${tables.psql} (${names.join(', ')}) FROM '${binPath}' (FORMAT binary)`], { env: await sameCompression(client) });
   results.psql = { ...ps, rate: ROWS / ps.seconds };
   await client.query('CHECKPOINT');
 

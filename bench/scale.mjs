@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { arg, timed, writeReplicatedStudies } from './timed.mjs';
+import { arg, sameCompression, timed, writeReplicatedStudies } from './timed.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(arg('n', 10_000));
@@ -202,5 +202,5 @@ async function psqlCopyReference(like, table, input, binPath) {
   }
   out.end(COPY_TRAILER);
   await once(out, 'finish');
-  return timed('psql', [URL_, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${table} (${names.join(', ')}) FROM '${binPath}' (FORMAT binary)`]);
+  return timed('psql', [URL_, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${table} (${names.join(', ')}) FROM '${binPath}' (FORMAT binary)`], { env: await sameCompression(client) });
 }

@@ -55,3 +55,15 @@ export async function writeReplicatedStudies(fixture, path, n, { shift = false }
   await once(out, 'finish');
   return base.length;
 }
+
+/**
+ * The environment for a `psql` reference that compresses large values as ct-load's sessions do (lz4 where
+ * the server has it and nobody chose a method: see preferLz4 in src/load/connection.ts), so that the
+ * comparison is of the same server work. `client` is a connected pg client.
+ */
+export async function sameCompression(client) {
+  const { rows } = await client.query(
+    `SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND source = 'default' AND 'lz4' = ANY (enumvals)`,
+  );
+  return rows.length ? { PGOPTIONS: `${process.env.PGOPTIONS ?? ''} -c default_toast_compression=lz4`.trim() } : {};
+}

@@ -8,6 +8,7 @@
  * paging state, preferring the newer FILE.partial (it holds everything FILE.resume-src did, and more).
  */
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { lockForWriting } from '../io/atomic-file.js';
 import { RuntimeError, UsageError } from '../io/errors.js';
 import { openInput } from '../io/input.js';
 import type { Study } from './client.js';
@@ -43,6 +44,9 @@ function readState(metaPath: string, tool: string): PagingState | undefined {
  * to resume (no partial, or one that never completed a page). Refuses (UsageError) other filters.
  */
 export function findResume(tee: string, params: ListParams, tool: string): ResumeSource | undefined {
+  // The checkpoint's write lock first (taken again, re-entrantly, by the run's own AtomicFile): a second run
+  // on the same checkpoint must not move the partial away from under the first.
+  lockForWriting(tee);
   const partial = `${tee}.partial`;
   const src = sourceName(tee);
   let state = existsSync(partial) ? readState(metaOf(partial), tool) : undefined;

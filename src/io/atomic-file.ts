@@ -11,10 +11,29 @@
  * temporary file of a small write is removed when the write fails.
  */
 import { close as closeAsync, fdatasync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
+import { acquireLock, type Lock } from '../util/lock.js';
 import { RuntimeError } from './errors.js';
 
 export const partialName = (path: string): string => `${path}.partial`;
+
+/** The lock of an output file while a run writes it (see AtomicFile). */
+export const writeLockName = (path: string): string => `${path}.lock`;
+
+/**
+ * Take the write lock of `path`: one run at a time writes a file (two would write the same NAME.partial
+ * and rename a mix of both into place). Re-entrant within a process; released at commit, abandon or exit;
+ * a lock left by a killed run is taken over (util/lock.ts).
+ */
+export function lockForWriting(path: string): Lock {
+  const tool = basename(process.argv[1] ?? 'node');
+  return acquireLock(writeLockName(path), {
+    tool,
+    what: path,
+    hint: 'another run is writing this file: wait for it to finish, or write another file',
+    log: (m) => process.stderr.write(`${tool}: ${m}\n`),
+  });
+}
 export const metaName = (path: string): string => `${path}.meta.json`;
 
 /** True when `path` exists (symlinks followed) and is something other than a regular file or a directory. */
@@ -87,6 +106,8 @@ export class AtomicFile {
   bytes = 0;
   /** Background flushing: a second descriptor of the partial file, fdatasync'ed off the main thread. */
   private syncFd: number | undefined;
+  /** Held while the file is written (not for a special target). */
+  private lock: Lock | undefined;
   private syncing = false;
   private synced = 0;
 
@@ -99,7 +120,13 @@ export class AtomicFile {
     }
     naming(path, () => mkdirSync(dirname(path) || '.', { recursive: true }));
     this.partial = partialName(path);
-    this.fd = naming(this.partial, () => openSync(this.partial, 'w'));
+    this.lock = lockForWriting(path);
+    try {
+      this.fd = naming(this.partial, () => openSync(this.partial, 'w'));
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
   }
 
   /** Synchronous write: the bytes are in the kernel once this returns, so a kill -9 loses none of them. */
@@ -166,6 +193,7 @@ export class AtomicFile {
     if (meta) writeFileAtomic(metaName(this.path), JSON.stringify(meta, null, 2) + '\n');
     naming(this.path, () => renameSync(this.partial, this.path));
     rmSync(metaName(this.partial), { force: true });
+    this.lock?.release();
     try {
       const dfd = openSync(dirname(this.path) || '.', 'r');
       fsyncSync(dfd);
@@ -186,6 +214,7 @@ export class AtomicFile {
     closeSync(this.fd);
     this.fd = undefined;
     this.closeSyncFd();
+    this.lock?.release();
   }
 }
 
