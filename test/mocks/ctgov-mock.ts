@@ -53,7 +53,8 @@ export interface CtgovFaults {
 }
 
 export interface CtgovMockOptions {
-  studies: object[];
+  /** The studies, as objects or as their JSON text (one study each: served as given, parsed only to filter). */
+  studies: Array<object | string>;
   port?: number;
   faults?: CtgovFaults;
   seed?: number;
@@ -140,6 +141,47 @@ export async function withCtgovMock<T>(opts: CtgovMockOptions, fn: (m: CtgovMock
   } finally {
     await m.close();
   }
+}
+
+/**
+ * The non-blank lines of an NDJSON file, each checked to be JSON (parsed and dropped: the mock keeps the
+ * text). Read in chunks: a registry-scale file is larger than the longest string JavaScript can hold.
+ */
+export function loadStudyLines(file: string): string[] {
+  const out: string[] = [];
+  const fd = fs.openSync(file, 'r');
+  const chunk = Buffer.allocUnsafe(8 << 20);
+  let rest = Buffer.alloc(0);
+  let lineNo = 0;
+  const take = (bytes: Buffer) => {
+    lineNo++;
+    const t = bytes.toString('utf8').trim();
+    if (!t) return;
+    try {
+      JSON.parse(t);
+    } catch (e) {
+      throw new Error(`${file}:${lineNo}: invalid JSON: ${(e as Error).message}`);
+    }
+    out.push(t);
+  };
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      let buf = rest.length ? Buffer.concat([rest, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+      let start = 0;
+      for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+        take(buf.subarray(start, nl));
+        start = nl + 1;
+      }
+      rest = Buffer.from(buf.subarray(start));
+      buf = rest;
+    }
+    if (rest.length) take(rest);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
 }
 
 export function loadStudies(file: string): object[] {
@@ -382,11 +424,30 @@ function trimStudy(study: JsonObj, fields: string[]): JsonObj {
 // ---------------------------------------------------------------------------------------------------------
 // the server
 
-interface IndexedStudy {
-  study: JsonObj;
-  json: string;
-  lowerJson: string;
-  nctId: string;
+/**
+ * A study as served: its JSON text, with the parsed object and the lower-cased text made on first use (by a
+ * filter), so a mock of 100,000 studies served without filters holds only their text.
+ */
+class IndexedStudy {
+  readonly nctId: string;
+  readonly lastUpdate: string | undefined;
+  private parsed: JsonObj | undefined;
+  private lower: string | undefined;
+  constructor(
+    readonly json: string,
+    study?: JsonObj,
+  ) {
+    const s = study ?? (JSON.parse(json) as JsonObj);
+    this.parsed = study; // a study given as text is parsed again when a filter needs it
+    this.nctId = String(get(s, 'protocolSection', 'identificationModule', 'nctId') ?? '');
+    this.lastUpdate = normDataDate(get(s, 'protocolSection', 'statusModule', 'lastUpdatePostDateStruct', 'date'));
+  }
+  get study(): JsonObj {
+    return (this.parsed ??= JSON.parse(this.json) as JsonObj);
+  }
+  get lowerJson(): string {
+    return (this.lower ??= this.json.toLowerCase());
+  }
 }
 
 interface TokenData {
@@ -417,17 +478,10 @@ export function startCtgovMock(opts: CtgovMockOptions): Promise<CtgovMock> {
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
 
-  const index: IndexedStudy[] = opts.studies.map((s) => {
-    const json = JSON.stringify(s);
-    const study = s as JsonObj;
-    return { study, json, lowerJson: json.toLowerCase(), nctId: String(get(study, 'protocolSection', 'identificationModule', 'nctId') ?? '') };
-  });
+  const index: IndexedStudy[] = opts.studies.map((s) => (typeof s === 'string' ? new IndexedStudy(s) : new IndexedStudy(JSON.stringify(s), s as JsonObj)));
   const byId = new Map(index.map((s) => [s.nctId.toUpperCase(), s]));
   let maxUpdate = '';
-  for (const s of index) {
-    const d = normDataDate(get(s.study, 'protocolSection', 'statusModule', 'lastUpdatePostDateStruct', 'date'));
-    if (d && d > maxUpdate) maxUpdate = d;
-  }
+  for (const s of index) if (s.lastUpdate && s.lastUpdate > maxUpdate) maxUpdate = s.lastUpdate;
   const dataTimestamp = `${maxUpdate || '2025-01-01'}T09:00:00`;
 
   const filterCache = new Map<string, IndexedStudy[]>();
@@ -816,7 +870,7 @@ async function main(argv: string[]): Promise<void> {
   if (rate < 0 || rate > 1) usage('--fault-rate must be within 0..1');
   const each = rate / 6;
   const mock = await startCtgovMock({
-    studies: loadStudies(data),
+    studies: loadStudyLines(data),
     port: num('port', 0),
     seed: num('seed', 1),
     tokenTtlMs: num('token-ttl-ms'),
