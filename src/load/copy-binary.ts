@@ -310,11 +310,14 @@ export interface EncoderColumn {
  * fault per 4 KB and keeps the garbage collector busy (copying 20k rows of 6.5 KB into fresh 4 MB slabs took
  * 100–250 ms, into reused ones 6–30 ms).
  */
+/** The size of a RowArena slab. */
+export const SLAB_BYTES = 4 << 20;
+
 export class SlabPool {
   private readonly free: Buffer[] = [];
   /** `keep`: slabs held back at most (two 16 MB batches in flight need about 10). */
   constructor(
-    readonly slabSize = 4 << 20,
+    readonly slabSize = SLAB_BYTES,
     private readonly keep = 12,
   ) {}
   take(min: number): Buffer {
