@@ -725,6 +725,18 @@ describe('ct-load against PGlite', () => {
   const backend = pglite(dir);
   sharedCases(() => backend, 'ct_load_test');
 
+  test('PGlite cuts batches at its own, smaller byte budget; every row arrives whole', async () => {
+    const d = join(tmp, 'pglite-budget');
+    // 40 rows of ≈ 250 KB: 10 MB, one batch under the Postgres budget (16 MB), two under PGlite's (8 MB).
+    const big = records({ dims: 8, raw: false, copies: 1 }).slice(0, 40).map((r, i) => ({ ...r, text: `${i} ${'x'.repeat(250_000)}` }));
+    assert.equal(big.length, 40);
+    const r = await run('ct-load', ['--table', 'budget', '--create-table', '--pglite-dir', d], ndjson(big), {});
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(summaryOf(r), /^ct-load: 40 in, 40 inserted, .* 2 batches,/);
+    const [row] = await pglite(d).query<{ n: number; len: number }>('SELECT count(*)::int AS n, min(length(text))::int AS len FROM budget');
+    assert.deepEqual(row, { n: 40, len: 250_002 });
+  });
+
   test('two writers on one PGlite directory: the second is refused at once, naming the first; the table is intact', async () => {
     const d = join(tmp, 'pglite-two');
     const big = records({ dims: 256, raw: false, copies: 25 }); // 1000 rows: the first writer takes a while

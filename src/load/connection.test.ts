@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseTarget } from './connection.js';
+import { bytesBlob, chooseTarget } from './connection.js';
 
 const base = { pgliteDir: 'data/pglite', applicationName: 'ct-load' };
 
@@ -31,4 +31,19 @@ test('a malformed database URL is a usage error naming its source, with no passw
   for (const good of ['postgres://u:p@ss@h/db', 'postgresql://h/db?password=x', 'postgres:///db', 'socket:/var/run/postgresql?db=x', '/var/run/postgresql db']) {
     assert.equal(chooseTarget({ ...base, databaseUrl: good, env }).kind, 'postgres');
   }
+});
+
+test('bytesBlob: a Blob whose arrayBuffer() is exactly the bytes (also for a view into a larger buffer); other reads throw', async () => {
+  const whole = Buffer.from(new ArrayBuffer(3)).fill(7); // a Buffer over that ArrayBuffer, whole
+  const b = bytesBlob(whole);
+  assert.ok(b instanceof Blob);
+  assert.equal(b.size, 3);
+  assert.equal(await b.arrayBuffer(), whole.buffer, 'not copied');
+  const view = Buffer.from('hello'); // a slice of Node's shared buffer pool
+  assert.notEqual(view.buffer.byteLength, view.length);
+  const v = bytesBlob(view);
+  assert.equal(v.size, 5);
+  assert.equal(Buffer.from(await v.arrayBuffer()).toString(), 'hello');
+  assert.throws(() => v.stream(), /arrayBuffer/);
+  assert.throws(() => v.text(), /arrayBuffer/);
 });

@@ -222,7 +222,7 @@ async function connectPglite(dir: string, label: string, tool: string, opts: Con
     async copyBinary(targetSql, rows) {
       // Bounded blobs keep memory flat (measured: 35 MB chunks pushed RSS to 800 MB).
       for (const blob of copyBlobs(rows)) {
-        await pglite.query(`COPY ${targetSql} FROM '/dev/blob' (FORMAT binary)`, [], { blob: new Blob([blob]) });
+        await pglite.query(`COPY ${targetSql} FROM '/dev/blob' (FORMAT binary)`, [], { blob: bytesBlob(blob) });
       }
     },
     transaction: (fn) => inTransaction(db, fn),
@@ -232,6 +232,41 @@ async function connectPglite(dir: string, label: string, tool: string, opts: Con
     },
   };
   return db;
+}
+
+/**
+ * A Blob that hands PGlite `bytes` without copying them. PGlite reads the `/dev/blob` of a COPY from the
+ * blob's `arrayBuffer()`, taken once per query; a plain `new Blob([bytes])` would copy the bytes into the
+ * Blob and `arrayBuffer()` would copy them again: two more buffers per COPY, garbage that the GC collects
+ * late (measured over 10,000 studies: ≈ 50 MB more peak RSS). Only `size` and `arrayBuffer()` are offered;
+ * any other way of reading it throws, so a PGlite that reads blobs otherwise fails loudly instead of
+ * loading nothing.
+ */
+export function bytesBlob(bytes: Uint8Array): Blob {
+  // PGlite reads the whole ArrayBuffer: it must hold exactly these bytes.
+  const exact = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  // (A Buffer's slice() is a view: new Uint8Array(…) is the copy.)
+  const ab = (exact ? bytes.buffer : new Uint8Array(bytes).buffer) as ArrayBuffer;
+  return new BytesBlob(ab);
+}
+
+class BytesBlob extends Blob {
+  constructor(private readonly ab: ArrayBuffer) {
+    super([]);
+    Object.defineProperty(this, 'size', { value: ab.byteLength });
+  }
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    return Promise.resolve(this.ab);
+  }
+  override text(): Promise<string> {
+    throw new Error('BytesBlob: read it with arrayBuffer()');
+  }
+  override stream(): never {
+    throw new Error('BytesBlob: read it with arrayBuffer()');
+  }
+  override slice(): Blob {
+    throw new Error('BytesBlob: read it with arrayBuffer()');
+  }
 }
 
 async function inTransaction<T>(db: Db, fn: () => Promise<T>): Promise<T> {

@@ -305,6 +305,9 @@ export interface EncoderColumn {
   dims?: number;
 }
 
+/** The size of a RowArena slab. */
+export const SLAB_BYTES = 4 << 20;
+
 /**
  * Recycles the arenas' slabs: a run reuses the same few slabs batch after batch. Fresh memory costs a page
  * fault per 4 KB and keeps the garbage collector busy (copying 20k rows of 6.5 KB into fresh 4 MB slabs took
@@ -314,7 +317,7 @@ export class SlabPool {
   private readonly free: Buffer[] = [];
   /** `keep`: slabs held back at most (two 16 MB batches in flight need about 10). */
   constructor(
-    readonly slabSize = 4 << 20,
+    readonly slabSize = SLAB_BYTES,
     private readonly keep = 12,
   ) {}
   take(min: number): Buffer {
