@@ -33,6 +33,11 @@ const dir = mkdtempSync(join(tmpdir(), 'ct-scale-'));
 const f = (name) => join(dir, name);
 const log = (m) => process.stderr.write(`bench-scale: ${m}\n`);
 const bin = (tool) => join(root, 'bin', tool);
+const keepFiles = process.argv.includes('--keep');
+/** Remove work files no later step reads (at N = 100,000 they would take 40 GB together), unless --keep. */
+const drop = (...names) => {
+  if (!keepFiles) for (const n of names) rmSync(f(n), { force: true });
+};
 const node = process.execPath;
 const T = { a: 'bench_scale_ndjson', b: 'bench_scale_arrow', c: 'bench_scale_noemb', p: 'bench_scale_pipe', ref: 'bench_scale_psql' };
 const dbEnv = { DATABASE_URL: URL_ };
@@ -88,21 +93,27 @@ try {
   log(`${N} studies served at ${apiUrl}; files in ${dir}`);
 
   const refFetch = row('bare page loop (fetch, parse, stringify)', await bare(BARE_PAGES, apiUrl, f('bare-fetch.ndjson')), N);
+  drop('bare-fetch.ndjson');
   row('ct-fetch --rate 1000', await timed(node, [bin('ct-fetch'), '--base-url', apiUrl, '--rate', '1000', '--tee', f('fetch.ndjson')]), N, refFetch);
 
   const refFetched = row('bare parse+stringify loop (fetched file)', await bare(BARE_LINES, f('fetch.ndjson'), f('bare-prepare.ndjson')), N);
+  drop('bare-prepare.ndjson');
   row('ct-prepare (--dedupe latest)', await timed(node, [bin('ct-prepare'), f('fetch.ndjson'), '-o', f('prepare.ndjson')]), N, refFetched);
   row('ct-prepare --dedupe first', await timed(node, [bin('ct-prepare'), f('fetch.ndjson'), '--dedupe', 'first', '-o', f('prepare-first.ndjson')]), N, refFetched);
 
+  drop('fetch.ndjson', 'prepare-first.ndjson');
   const refPrepared = row('bare parse+stringify loop (prepared file)', await bare(BARE_LINES, f('prepare.ndjson'), f('bare-embed.ndjson')), N);
+  drop('bare-embed.ndjson');
   // The hash provider computes every vector (it has no cache); the cached runs go to the local OpenAI mock,
   // whose first run fills the cache (the mock's URL, a new port each time, is part of the cache key).
   row('ct-embed --provider hash (computes every vector)', await timed(node, [bin('ct-embed'), f('prepare.ndjson'), '--provider', 'hash', '-o', f('embed-hash.ndjson')]), N, refPrepared);
+  drop('embed-hash.ndjson');
   const { startOpenAIMock } = await import(join(root, 'dist/test/mocks/openai-mock.js'));
   openai = await startOpenAIMock();
   embedEnv = { OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: null, HOME: dir, XDG_CACHE_HOME: null };
   const embed = (out, ...more) => timed(node, [bin('ct-embed'), f('prepare.ndjson'), '--cache', f('embed-cache'), '-o', out, ...more], { env: embedEnv });
   row('ct-embed (local OpenAI mock), first run', await embed(f('embed-first.ndjson')), N, refPrepared);
+  drop('embed-first.ndjson');
   openai.resetStats();
   row('ct-embed, every text cached', await embed(f('embed.ndjson')), N, refPrepared);
   row('ct-embed, every text cached, Arrow out', await embed(f('embed.arrow'), '--format', 'arrow'), N, refPrepared);
@@ -118,6 +129,7 @@ try {
   const refCopy = await psqlCopyReference(T.b, T.ref, f('embed.ndjson'), f('rows.pgcopy'));
   await client.query('CHECKPOINT');
   const refRow = row('psql \\copy (FORMAT binary), same rows', refCopy, N);
+  drop('rows.pgcopy');
   rows.find((r) => r.step === 'ct-load from NDJSON').ratio = refRow.seconds / nd.seconds;
   rows.find((r) => r.step === 'ct-load from Arrow').ratio = refRow.seconds / ar.seconds;
   const rerun = row('ct-load from Arrow, unchanged rerun', await load(f('embed.arrow'), T.b), N);
@@ -133,6 +145,7 @@ try {
     ` | ${q(node)} ${q(bin('ct-prepare'))} --dedupe none -q --tee ${q(f('pipe-prepare.ndjson'))}` +
     ` | ${q(node)} ${q(bin('ct-load'))} --table ${T.p} --create-table --no-embeddings -q`;
   row(PIPE_STEP, await timed('bash', ['-c', pipeline], { env: dbEnv }), N);
+  drop('pipe-fetch.ndjson', 'pipe-prepare.ndjson');
 
   // ct-search one-shot, process start included: the median of 3.
   const oneShot = async (...more) => {
@@ -177,7 +190,7 @@ try {
 } finally {
   mock.kill('SIGTERM');
   await openai?.close();
-  if (!process.argv.includes('--keep')) {
+  if (!keepFiles) {
     for (const t of Object.values(T)) await client.query(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
