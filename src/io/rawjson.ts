@@ -65,6 +65,9 @@ export function stringifyRecord(rec: Record<string, unknown>): string {
  * JSON object (the caller parsed it): the scan only skips strings and counts brackets. Undefined when the
  * text is not an object.
  */
+const AT_FIELD = /["{}[\],]/g;
+const INSIDE = /["{}[\]]/g;
+
 export function topLevelSpans(json: string): Array<[key: string, start: number, end: number]> | undefined {
   const n = json.length;
   let i = 0;
@@ -97,14 +100,24 @@ export function topLevelSpans(json: string): Array<[key: string, start: number, 
     while (i < n && ws(json.charCodeAt(i))) i++;
     const start = i;
     let depth = 0;
-    for (; i < n; i++) {
+    // Jump from one character that matters to the next (a vector's digits are skipped in one search):
+    // quotes and brackets, and at the field's own level the comma that ends it.
+    for (;;) {
+      const re = depth === 0 ? AT_FIELD : INSIDE;
+      re.lastIndex = i;
+      if (!re.test(json)) {
+        i = n;
+        break;
+      }
+      i = re.lastIndex - 1;
       const c = json.charCodeAt(i);
       if (c === 0x22) i = stringEnd(i);
       else if (c === 0x7b || c === 0x5b) depth++;
       else if (c === 0x7d || c === 0x5d) {
         if (depth === 0) break; // the object's closing brace
         depth--;
-      } else if (c === 0x2c && depth === 0) break;
+      } else break; // a comma at the field's level
+      i++;
     }
     let end = i;
     while (end > start && ws(json.charCodeAt(end - 1))) end--;
