@@ -157,7 +157,11 @@ try {
 
   // PGlite: a new database (a copy of the template, see README) and an existing one, 50 records.
   const small = f('small.ndjson');
-  writeFileSync(small, readFileSync(f('prepare.ndjson'), 'utf8').split('\n').slice(0, 50).join('\n') + '\n');
+  const first50 = [];
+  const lines = createInterface({ input: createReadStream(f('prepare.ndjson')), crlfDelay: Infinity });
+  for await (const line of lines) if (line && first50.push(line) === 50) break;
+  lines.close();
+  writeFileSync(small, first50.join('\n') + '\n');
   const pgl = (t) => timed(node, [bin('ct-load'), small, '--pglite-dir', f('pglite'), '--create-table', '--no-embeddings', '-q'], { env: { DATABASE_URL: null, PGHOST: null, PGDATABASE: null, PGPORT: null, PGUSER: null } }).then((r) => (pglite[t] = r));
   await pgl('fresh');
   await pgl('existing');

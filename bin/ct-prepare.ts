@@ -1,6 +1,7 @@
 /** ct-prepare: raw ClinicalTrials.gov API v2 studies → clean, load-ready records. */
 import { dirname } from 'node:path';
 import { hideBin } from 'yargs/helpers';
+import { tightenHeapGrowth } from '../src/io/heap.js';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { isSpecialFile } from '../src/io/atomic-file.js';
 import { UsageError } from '../src/io/errors.js';
@@ -12,6 +13,8 @@ import { skipExistingFilter } from '../src/load/existing.js';
 import { tableOption } from '../src/load/schema.js';
 
 const TOOL = 'ct-prepare';
+
+tightenHeapGrowth(); // flat memory over a long input (src/io/heap.ts)
 
 runTool(TOOL, async () => {
   const argv = await recordOptions(
