@@ -7,9 +7,10 @@
  * garbage, not live data, was most of their peak RSS: ct-load of 10,000 embedded studies from NDJSON peaked
  * at 309 MB, 195 MB with the heap allowed to grow by half of what survived (`--heap-growing-percent=50`);
  * ct-prepare of 100,000 studies (`--dedupe latest`) at 267 MB, 186 MB with it (and 4 % more CPU time).
- * More frequent full collections cost CPU time (15–30 % more user time, mostly on the second core: the
- * marking runs concurrently), so the one CPU-bound path whose peak stays low anyway (ct-embed from NDJSON
- * to NDJSON without requests: 184 MB at 100,000) keeps V8's default. It is a growing factor, not a limit: a 50 MB record still fits. V8 reads it at each
+ * More frequent full collections cost CPU time, mostly on the second core (the marking runs concurrently):
+ * 4 % for ct-prepare, but 15–30 % for ct-embed from NDJSON to NDJSON with every text cached, a CPU-bound
+ * path whose peak stays low anyway (184 MB at 100,000 studies), which keeps V8's default. It is a growing
+ * factor, not a limit: a 50 MB record still fits. V8 reads it at each
  * collection, so it can be set at any time. `node --heap-growing-percent=N` or CT_HEAP_GROWING_PERCENT=N
  * (0: V8's default) overrides it.
  */
