@@ -98,7 +98,8 @@ describe('make load PIPE=1', () => {
     }
     assert.equal(r!.status, 0, r!.stderr);
     assert.deepEqual(await tableState(table), reference);
-    assert.deepEqual(files(ck), ['embed.ndjson', 'fetch.ndjson', 'load.done', 'prepare.ndjson']);
+    // (An attempt that failed may have archived the checkpoints a failed stage's followers completed.)
+    assert.deepEqual(files(ck).filter((f) => f !== 'archive'), ['embed.ndjson', 'fetch.ndjson', 'load.done', 'prepare.ndjson']);
   });
 
   test('a failed ct-load keeps the finished checkpoints: the rerun only loads, without paying for embeddings', async () => {

@@ -102,3 +102,26 @@ test('many processes racing for one stale lock: exactly one gets it', async () =
   );
   assert.deepEqual(outs.sort(), ['got', 'refused', 'refused', 'refused', 'refused', 'refused']);
 });
+
+test('a holder that was SIGKILLed and not reaped (a zombie) holds nothing: its lock is taken over', async () => {
+  const file = lockFile();
+  const script = `import { acquireLock } from ${JSON.stringify(lockModule)};
+    acquireLock(${JSON.stringify(file)}, { tool: 'ct-embed', what: 'd' }); console.log('locked'); setInterval(() => {}, 1000);`;
+  // The holder's parent becomes `sleep`, which never waits for it: once killed, it stays a zombie.
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const parent = spawn('sh', ['-c', `${q(process.execPath)} --input-type=module -e ${q(script)} & echo $!; exec sleep 30`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    await new Promise<void>((resolve) => parent.stdout.on('data', (d) => ((out += d), out.includes('locked') && resolve())));
+    const pid = Number(out.split('\n')[0]);
+    assert.equal(holderOf(file).pid, pid);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /, 'a zombie: its pid still answers kill -0');
+    const lock = acquireLock(file, { tool: 't', what: 'd' });
+    assert.equal(holderOf(file).pid, process.pid);
+    lock.release();
+  } finally {
+    parent.kill('SIGKILL');
+  }
+});

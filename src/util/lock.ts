@@ -51,7 +51,22 @@ export function processStart(pid: number): string | undefined {
   }
 }
 
-/** True when the holder's process is still the one that took the lock. */
+/**
+ * A process that has exited but was not reaped yet (a zombie, `Z`, or `X` while it goes): it never runs
+ * again. A SIGKILLed tool whose parent died too stays a zombie until something reaps it, which in a
+ * container whose first process does not reap may be never; its lock is stale all the same.
+ */
+export function isExited(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** True when the holder's process is still the one that took the lock, and has not exited. */
 export function holderAlive(h: LockHolder): boolean {
   if (h.host !== hostname()) return true; // cannot tell from here: assume it runs
   try {
@@ -59,6 +74,7 @@ export function holderAlive(h: LockHolder): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
+  if (isExited(h.pid)) return false;
   const now = processStart(h.pid);
   return h.started === undefined || now === undefined || now === h.started;
 }
