@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { loadStudies, startCtgovMock, type CtgovMock } from './mocks/ctgov-mock.js';
 import { startOpenAIMock, type OpenAIMock } from './mocks/openai-mock.js';
 import { mulberry32 as prng } from './mocks/prng.js';
-import { PG_URL, dropTables, killGroup, makeEnv, root, runMake, sleep, startMake, waitFor, withDb } from './make-util.js';
+import { PG_URL, dropTables, killGroup, makeEnv, root, runMake, sleep, startMake, tableState, waitFor, withDb } from './make-util.js';
 
 const SEEDS = (process.env.LIFECYCLE_SEEDS ?? '1,2,3,4,5').split(',').map(Number);
 const START_YEAR = '2009';
@@ -64,13 +64,6 @@ function vars(ck: string, table: string, api: CtgovMock, extra: string[] = []): 
 function env(): NodeJS.ProcessEnv {
   // The tables are read back from PG_URL: make must load there, also where DATABASE_URL is unset (CI).
   return makeEnv({ DATABASE_URL: PG_URL, OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: 'sk-test-lifecycle' });
-}
-
-async function tableState(table: string): Promise<Map<string, string>> {
-  return withDb(async (c) => {
-    const { rows } = await c.query(`SELECT nct_id, content_hash, last_update_posted::text AS d, title, embedding::text AS v FROM "${table}" ORDER BY nct_id`);
-    return new Map(rows.map((r) => [r.nct_id as string, `${r.content_hash} ${r.d} ${r.title} ${r.v}`]));
-  });
 }
 
 const cursorOf = (ck: string): string | undefined =>

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadStudies, startCtgovMock, type CtgovMock } from './mocks/ctgov-mock.js';
 import { startOpenAIMock, type OpenAIMock } from './mocks/openai-mock.js';
-import { PG_URL, dropTables, killGroup, makeEnv, root, runMake, sleep, startMake, waitFor, withDb } from './make-util.js';
+import { PG_URL, dropTables, killGroup, makeEnv, root, runMake, sleep, startMake, tableState, waitFor } from './make-util.js';
 
 const work = mkdtempSync(join(tmpdir(), 'make-pipe-'));
 const prefix = `pipe_${process.pid}_`;
@@ -31,12 +31,6 @@ function vars(ck: string, table: string, extra: string[] = []): string[] {
 }
 const env = (db = PG_URL) => makeEnv({ DATABASE_URL: db, OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: 'sk-test-pipe' });
 
-async function tableState(table: string): Promise<Map<string, string>> {
-  return withDb(async (c) => {
-    const { rows } = await c.query(`SELECT nct_id, content_hash, last_update_posted::text AS d, title, embedding::text AS v FROM "${table}" ORDER BY nct_id`);
-    return new Map(rows.map((r) => [r.nct_id as string, `${r.content_hash} ${r.d} ${r.title} ${r.v}`]));
-  });
-}
 /** The checkpoint files, without metadata and make's own files. */
 const files = (ck: string) => readdirSync(ck).filter((f) => !f.startsWith('.') && !f.endsWith('.meta.json') && f !== 'embed-cache' && f !== 'update').sort();
 

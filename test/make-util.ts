@@ -74,3 +74,11 @@ export async function dropTables(prefix: string): Promise<void> {
     for (const r of rows) await c.query(`DROP TABLE IF EXISTS "${r.tablename}"`);
   });
 }
+
+/** A table's rows by id: content hash, last update, title and vector (what two loads must agree on). */
+export async function tableState(table: string): Promise<Map<string, string>> {
+  return withDb(async (c) => {
+    const { rows } = await c.query(`SELECT nct_id, content_hash, last_update_posted::text AS d, title, embedding::text AS v FROM "${table}" ORDER BY nct_id`);
+    return new Map(rows.map((r) => [r.nct_id as string, `${r.content_hash} ${r.d} ${r.title} ${r.v}`]));
+  });
+}

@@ -16,6 +16,7 @@ import { acquireLock, type Lock } from '../util/lock.js';
 import { RuntimeError } from './errors.js';
 
 export const partialName = (path: string): string => `${path}.partial`;
+export const metaName = (path: string): string => `${path}.meta.json`;
 
 /** The lock of an output file while a run writes it (see AtomicFile). */
 export const writeLockName = (path: string): string => `${path}.lock`;
@@ -34,7 +35,6 @@ export function lockForWriting(path: string): Lock {
     log: (m) => process.stderr.write(`${tool}: ${m}\n`),
   });
 }
-export const metaName = (path: string): string => `${path}.meta.json`;
 
 /** True when `path` exists (symlinks followed) and is something other than a regular file or a directory. */
 export function isSpecialFile(path: string): boolean {

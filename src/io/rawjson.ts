@@ -135,10 +135,10 @@ export function topLevelSpans(json: string): Array<[key: string, start: number, 
  * of strings a type of their own).
  */
 export function objectsAsText(rec: Record<string, unknown>, json: string): Record<string, unknown> {
+  const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RawJson);
   let has = false;
   for (const k in rec) {
-    const v = rec[k];
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RawJson)) {
+    if (isObject(rec[k])) {
       has = true;
       break;
     }
@@ -152,7 +152,7 @@ export function objectsAsText(rec: Record<string, unknown>, json: string): Recor
     const v = rec[k];
     const at = last.get(k);
     if (k === '__proto__') continue; // an own property of that name: assigning would set the prototype
-    if (at && v !== null && typeof v === 'object' && !Array.isArray(v) && json.charCodeAt(at[0]) === 0x7b) rec[k] = new RawJson(json.slice(at[0], at[1]));
+    if (at && isObject(v) && json.charCodeAt(at[0]) === 0x7b) rec[k] = new RawJson(json.slice(at[0], at[1]));
   }
   return rec;
 }

@@ -40,15 +40,20 @@ export interface LockOptions {
   log?: (message: string) => void;
 }
 
-/** A process's start time from /proc (field 22 of stat), or undefined where there is none. */
-export function processStart(pid: number): string | undefined {
+/** The fields of /proc/PID/stat after the command name (field 3 onwards), or undefined where there is none. */
+function procStat(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** A process's start time from /proc (field 22 of stat), or undefined where there is none. */
+export function processStart(pid: number): string | undefined {
+  return procStat(pid)?.[19];
 }
 
 /**
@@ -57,13 +62,8 @@ export function processStart(pid: number): string | undefined {
  * container whose first process does not reap may be never; its lock is stale all the same.
  */
 export function isExited(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return false;
-  }
+  const state = procStat(pid)?.[0];
+  return state === 'Z' || state === 'X';
 }
 
 /** True when the holder's process is still the one that took the lock, and has not exited. */
