@@ -6,7 +6,7 @@
 //   ct-prepare (--dedupe latest / first) vs a bare JSON.parse + JSON.stringify loop over the fetched file
 //   ct-embed --provider hash, and against the local OpenAI mock (first run, every text cached, Arrow output)
 //     vs the bare loop over the prepared file
-//   ct-load from NDJSON / from Arrow, unchanged rerun, --no-embeddings vs psql \copy (FORMAT binary) of the same rows
+//   ct-load from NDJSON / from Arrow (also with --jobs 1), unchanged rerun, --no-embeddings vs psql \copy (FORMAT binary) of the same rows
 // plus --index hnsw (HNSW + GIN full-text), pipe mode (ct-fetch | ct-prepare | ct-load as `make load PIPE=1`
 // runs it), the start of a new and an existing PGlite database, ct-search
 // one-shot timings (plain and --hybrid), and the extrapolation to the whole registry.
@@ -39,7 +39,7 @@ const drop = (...names) => {
   if (!keepFiles) for (const n of names) rmSync(f(n), { force: true });
 };
 const node = process.execPath;
-const T = { a: 'bench_scale_ndjson', b: 'bench_scale_arrow', c: 'bench_scale_noemb', p: 'bench_scale_pipe', ref: 'bench_scale_psql' };
+const T = { a: 'bench_scale_ndjson', b: 'bench_scale_arrow', j: 'bench_scale_jobs1', c: 'bench_scale_noemb', p: 'bench_scale_pipe', ref: 'bench_scale_psql' };
 const dbEnv = { DATABASE_URL: URL_ };
 const PIPE_STEP = 'pipe mode: ct-fetch (1 request/s) → ct-prepare → ct-load --no-embeddings';
 const q = (x) => `'${String(x).replace(/'/g, `'\\''`)}'`;
@@ -126,12 +126,17 @@ try {
   const nd = row('ct-load from NDJSON', await load(f('embed.ndjson'), T.a), N);
   await client.query('CHECKPOINT');
   const ar = row('ct-load from Arrow', await load(f('embed.arrow'), T.b), N);
+  await client.query(`DROP TABLE IF EXISTS ${T.j}`);
+  await client.query('CHECKPOINT');
+  const ar1 = row('ct-load from Arrow --jobs 1 (one connection, as psql)', await load(f('embed.arrow'), T.j, '--jobs', '1'), N);
+  await client.query(`DROP TABLE IF EXISTS ${T.j}`);
   const refCopy = await psqlCopyReference(T.b, T.ref, f('embed.ndjson'), f('rows.pgcopy'));
   await client.query('CHECKPOINT');
   const refRow = row('psql \\copy (FORMAT binary), same rows', refCopy, N);
   drop('rows.pgcopy');
   rows.find((r) => r.step === 'ct-load from NDJSON').ratio = refRow.seconds / nd.seconds;
   rows.find((r) => r.step === 'ct-load from Arrow').ratio = refRow.seconds / ar.seconds;
+  rows.find((r) => r.step.startsWith('ct-load from Arrow --jobs 1')).ratio = refRow.seconds / ar1.seconds;
   const rerun = row('ct-load from Arrow, unchanged rerun', await load(f('embed.arrow'), T.b), N);
   rows.at(-1).ratio = undefined;
   rows.at(-1).note = `${(rerun.seconds / ar.seconds).toFixed(2)}× the first load's time`;

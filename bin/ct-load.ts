@@ -30,6 +30,7 @@ runTool(TOOL, async () => {
     .option('embeddings', { type: 'boolean', default: true, describe: 'load vectors (--no-embeddings: ignore them, vector columns untouched)' })
     .option('dimensions', { type: 'number', describe: 'vector size for --create-table (default: from the records)', requiresArg: true })
     .option('batch-size', { type: 'number', default: 5000, describe: 'rows per COPY and transaction', requiresArg: true })
+    .option('jobs', { alias: 'j', type: 'number', default: 2, describe: 'batches written at once, each on its own connection (PGlite: 1)', requiresArg: true })
     .option('max-retries', { type: 'number', default: 5, describe: 'retries of a batch after a transient database error', requiresArg: true })
     .option('index', { choices: ['hnsw'] as const, describe: 'after the load, build an HNSW cosine index (and the full-text and model indexes ct-search uses)' })
     .option('maintenance-work-mem', { type: 'string', describe: 'for the index build, e.g. 512MB (default: fits the table)', requiresArg: true })
@@ -48,11 +49,12 @@ runTool(TOOL, async () => {
     .parseAsync();
   const a = argv as unknown as {
     input: string; databaseUrl?: string; pgliteDir: string; table: string; createTable: boolean; dropTable: boolean;
-    idField: string; embeddings: boolean; dimensions?: number; batchSize: number; maxRetries: number;
+    idField: string; embeddings: boolean; dimensions?: number; batchSize: number; jobs: number; maxRetries: number;
     index?: 'hnsw'; maintenanceWorkMem?: string; rejects?: string; quiet: boolean; newest?: string;
     versionField?: string; allowOlder: boolean;
   };
   whole('batch-size', a.batchSize, 1);
+  whole('jobs', a.jobs, 1, 64);
   whole('max-retries', a.maxRetries, 0);
   whole('dimensions', a.dimensions, 1, 16000);
   memSize('maintenance-work-mem', a.maintenanceWorkMem);
@@ -84,7 +86,7 @@ runTool(TOOL, async () => {
         input,
         {
           target, table, idField: a.idField, createTable: a.createTable || a.dropTable, dropTable: a.dropTable,
-          noEmbeddings: !a.embeddings, dimensions: a.dimensions, batchSize: a.batchSize, maxRetries: a.maxRetries,
+          noEmbeddings: !a.embeddings, dimensions: a.dimensions, batchSize: a.batchSize, jobs: a.jobs, maxRetries: a.maxRetries,
           index: a.index, maintenanceWorkMem: a.maintenanceWorkMem, versionField: a.versionField, allowOlder: a.allowOlder,
           applicationName: TOOL,
           reject: (item, reason) => rejects.reject(item, reason),
@@ -109,8 +111,8 @@ runTool(TOOL, async () => {
       if (stats.index) parts.push(describeIndex(stats.index, fmtSeconds));
       return parts.join(', ');
     },
-    // Vectors as Float32Array views into the Arrow batches, JSON objects as their text: ct-load only
-    // re-encodes the floats and writes the JSON text to jsonb as it is.
-    { progressUnit: 'rows', input: { float32Vectors: true, rawJson: true } },
+    // Vectors as Float32Array views into the Arrow batches, JSON objects and long strings as their UTF-8
+    // bytes: ct-load only re-encodes the floats and copies the text into its COPY rows as it is.
+    { progressUnit: 'rows', input: { float32Vectors: true, rawJson: true, utf8Bytes: true } },
   );
 });

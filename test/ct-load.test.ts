@@ -650,6 +650,56 @@ describe('ct-load against PostgreSQL', () => {
     }
   });
 
+  test('--jobs: batches sharing an id are written in input order (the later record wins), as with one job', async () => {
+    // Rounds of the same 10 ids in consecutive batches of 10, every other round in reverse order: written at
+    // once, two rounds would meet in the middle (a deadlock, or the older round committed last) and leave
+    // some of the older round's titles.
+    const base10 = records().slice(0, 10);
+    const rounds = 8;
+    const recs: Rec[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      const ids = r % 2 ? base10 : [...base10].reverse();
+      for (const x of ids) recs.push({ ...x, title: `round ${r}`, content_hash: `${x.content_hash}-${r}` });
+    }
+    recs.push(...records().slice(10));
+    const tables = { one: `${base}_jobs1`, three: `${base}_jobs3` };
+    try {
+      const a = await run('ct-load', ['--table', tables.one, '--create-table', '--batch-size', '10', '-j', '1'], ndjson(recs), backend.db);
+      assert.equal(a.code, 0, a.stderr);
+      const b = await run('ct-load', ['--table', tables.three, '--create-table', '--batch-size', '10', '-j', '3'], ndjson(recs), backend.db);
+      assert.equal(b.code, 0, b.stderr);
+      assert.match(summaryOf(b), /^ct-load: 110 in, 40 inserted, 70 updated, 0 unchanged, 0 rejected, 0 retried, 11 batches/);
+      const rows = (t: string) => backend.query<{ id: string; title: string }>(`SELECT nct_id AS id, title FROM ${q(t)} ORDER BY nct_id`);
+      const got = await rows(tables.three);
+      assert.deepEqual(got, await rows(tables.one));
+      const last = new Map(got.map((r) => [r.id, r.title]));
+      for (const x of base10) assert.equal(last.get(x.nct_id), `round ${rounds}`, x.nct_id);
+    } finally {
+      for (const t of Object.values(tables)) await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
+    }
+  });
+
+  test('--jobs: a server that refuses a second connection gets one batch at a time, and every row', async () => {
+    const role = `ct_load_one_${process.pid}`;
+    const t = `${base}_onejob`;
+    await backend.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 1`);
+    try {
+      await backend.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+      const u = new URL(DATABASE_URL);
+      u.username = role;
+      u.password = '';
+      const r = await run('ct-load', ['--table', t, '--create-table', '--batch-size', '7', '-j', '2'], ndjson(records()), { url: u.toString() });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /ct-load: could not open connection 2 of --jobs 2 \(.*too many connections.*\); writing one batch at a time\n/);
+      assert.match(summaryOf(r), /^ct-load: 40 in, 40 inserted, 0 updated, 0 unchanged, 0 rejected, 0 retried, 6 batches/);
+      assert.equal((await backend.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${q(t)}`))[0].n, 40);
+    } finally {
+      await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
+      await backend.query(`DROP OWNED BY ${role}`);
+      await backend.query(`DROP ROLE ${role}`);
+    }
+  });
+
   test('the backend terminated mid-COPY: no partial batch is visible, and a rerun completes', async () => {
     const t = `${base}_kill`;
     const recs = records({ dims: 1536, raw: false, copies: 100 }); // 4000 rows, ≈ 30 MB of vectors

@@ -23,8 +23,8 @@ import {
   tableFromIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import { ArrowEncoder, batchToRecords, EXTRA_COLUMN, type Rec } from './arrow.js';
-import { RawJson } from './rawjson.js';
+import { ArrowEncoder, batchToRecords, EXTRA_COLUMN, UTF8_BYTES_MIN, type Rec } from './arrow.js';
+import { RawJson, Utf8Text } from './rawjson.js';
 
 /** Through Arrow and back; the types are chosen from the first batch alone, so later values test the extra column. */
 function roundTrip(records: Rec[], maxRows = 2): Rec[] {
@@ -132,6 +132,29 @@ test('rawJson: objects in JSON columns come back as their text (RawJson); other 
   assert.deepEqual(got[2].late, { k: 1 }, 'a value from the extra column (a field after the first batch) is a plain value');
   assert.deepEqual(JSON.parse(JSON.stringify(got)), recs, 'RawJson prints as its value');
   assert.ok(!(readBack(bytes, {})[0].raw instanceof RawJson), 'the default parses');
+});
+
+test('utf8Bytes: long strings come back as their UTF-8 bytes (Utf8Text), short ones as strings; JSON objects as RawJson over bytes', () => {
+  const enc = new ArrowEncoder(2, 8 << 20, { peekRows: 2 });
+  const long = 'é'.repeat(UTF8_BYTES_MIN / 2); // exactly UTF8_BYTES_MIN bytes
+  const recs = [
+    { id: 'a', s: long, short: 'x'.repeat(UTF8_BYTES_MIN - 1), raw: { s: long }, mixed: [1, 'x'] },
+    { id: 'b', s: null, short: '', raw: null, mixed: 'text' },
+  ];
+  const bytes = Buffer.concat([...recs.map((r) => enc.push(r) ?? Buffer.alloc(0)), enc.end()]);
+  const got = readBack(bytes, { rawJson: true, utf8Bytes: true });
+  assert.ok(got[0].s instanceof Utf8Text);
+  assert.equal(String(got[0].s), long);
+  assert.equal((got[0].s as Utf8Text).utf8.byteLength, UTF8_BYTES_MIN);
+  assert.ok((got[0].s as Utf8Text).utf8.buffer.byteLength > UTF8_BYTES_MIN, 'a view into the batch, not a copy');
+  assert.equal(typeof got[0].short, 'string', 'one byte shorter: a string');
+  assert.equal(got[0].id, 'a');
+  assert.ok(got[0].raw instanceof RawJson && (got[0].raw as RawJson).utf8 instanceof Uint8Array);
+  assert.deepEqual((got[0].raw as RawJson).value, { s: long });
+  assert.deepEqual(got[0].mixed, [1, 'x'], 'an array in a JSON column is parsed');
+  assert.equal(got[1].s, null);
+  assert.deepEqual(JSON.parse(JSON.stringify(got)), recs, 'they print as their values');
+  assert.equal(typeof readBack(bytes, { rawJson: true })[0].s, 'string', 'off by default');
 });
 
 test('string lists and strings from Arrow made elsewhere, nulls included', () => {

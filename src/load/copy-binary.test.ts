@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COPY_HEADER, COPY_TRAILER, DimensionError, RowArena, RowEncoder, SlabPool, ValueError, adjacentRuns, copyBlobs, rowDigest, type EncoderColumn } from './copy-binary.js';
-import { RawJson } from '../io/rawjson.js';
+import { RawJson, Utf8Text } from '../io/rawjson.js';
 
 const field = (hex: string) => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
 
@@ -163,4 +163,30 @@ test('digest: one more field, a SHA-256 over the columns and the row; equal rows
   assert.ok(!rowDigest(enc.encode(['x', [1, 3]])).equals(digest));
   const renamed = new RowEncoder([cols[0], { ...cols[1], name: 'w' }], { digest: true });
   assert.ok(!rowDigest(renamed.encode(['x', [1, 2]])).equals(digest), 'the same bytes in another column');
+});
+
+test('UTF-8 bytes (Utf8Text, RawJson over bytes, as Arrow input gives them) encode exactly like their strings', () => {
+  const cols: EncoderColumn[] = [
+    { name: 't', type: 'text' }, { name: 'j', type: 'jsonb' }, { name: 'n', type: 'int4' }, { name: 'd', type: 'date' }, { name: 'x', type: 'json' },
+  ];
+  const enc = new RowEncoder(cols, { digest: true });
+  const u = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+  const cases: Array<[string, string]> = [
+    ['plain ü 😀 text', '{"a": 1.50, "b" : ["ü"]}'],
+    ['with a NUL \u0000 inside', '{"k":"x\\u0000y","lone":"a\\ud800b","lit":"\\\\u0000"}'],
+    ['', '{}'],
+  ];
+  for (const [text, json] of cases) {
+    const asStrings = enc.encode([text, new RawJson(json), '42', '2024-05', new RawJson(json)]);
+    const cleanedS = enc.nulCleaned;
+    const asBytes = enc.encode([new Utf8Text(u(text)), new RawJson(u(json)), new Utf8Text(u('42')), new Utf8Text(u('2024-05')), new RawJson(u(json))]);
+    assert.ok(asBytes.equals(asStrings), `same row for ${JSON.stringify(text)}`);
+    assert.equal(enc.nulCleaned, cleanedS, 'NUL noted the same way');
+  }
+  // Not valid UTF-8 (a foreign writer's bytes): decoded, so the bad sequence becomes U+FFFD as a string would.
+  const bad = new Uint8Array([0x61, 0xff, 0x62]);
+  const fromBad = enc.encode([new Utf8Text(bad), null, null, null, null]);
+  assert.ok(fromBad.equals(enc.encode([Buffer.from(bad).toString('utf8'), null, null, null, null])));
+  assert.ok(fromBad.includes(Buffer.from('a\ufffdb')));
+  assert.throws(() => enc.encode([null, null, new Utf8Text(u('4x')), null, null]), ValueError, 'a non-number in an integer column is refused as a string would be');
 });

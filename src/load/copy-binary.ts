@@ -8,10 +8,11 @@
  * Rows are written into one growing scratch buffer and copied out once per row: no per-value allocations
  * (a 1536-d vector is 1536 `setFloat32` calls into that buffer).
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RawJson } from '../io/rawjson.js';
+import { RawJson, Utf8Text } from '../io/rawjson.js';
 
 export const COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
@@ -80,7 +81,25 @@ class Scratch {
     this.pos += this.buf.write(s, this.pos, 'utf8');
     this.view.setInt32(lenAt, this.pos - lenAt - 4);
   }
+  /**
+   * `str` for text that is already UTF-8 (a Utf8Text or RawJson from Arrow input): the bytes are copied as
+   * they are, unless they hold a NUL, which goes the string's way (removed).
+   */
+  utf8(b: Uint8Array, prefix?: number): void {
+    // Not valid UTF-8 (a foreign writer's bytes): decoded, so that the bad sequences become U+FFFD as they would.
+    if (b.indexOf(0) !== -1 || !isUtf8(b)) return this.str(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'), prefix);
+    const extra = prefix === undefined ? 0 : 1;
+    this.ensure(4 + extra + b.byteLength);
+    this.view.setInt32(this.pos, b.byteLength + extra);
+    this.pos += 4;
+    if (prefix !== undefined) this.buf[this.pos++] = prefix;
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
+  }
 }
+
+/** The escape that jsonb cleaning looks for (`\u`), as UTF-8. */
+const ESCAPE_U = Buffer.from('\\u');
 
 const describe = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v.length > 40 ? v.slice(0, 40) + '…' : v}"` : typeof v === 'object' ? 'an object' : String(v);
@@ -141,15 +160,22 @@ function jsonText(v: unknown): string {
 
 /** Write one non-null value of type `t` (length prefix included). */
 function writeValue(s: Scratch, t: BinaryType, v: unknown, dims: number | undefined): void {
+  if (v instanceof Utf8Text) {
+    if (t === 'text' || t === 'varchar' || t === 'bpchar' || t === 'name' || t === 'json') return s.utf8(v.utf8);
+    v = v.toString(); // a number or a date in a text cell, or JSON text for jsonb: read as a string
+  }
   switch (t) {
     case 'text':
     case 'varchar':
     case 'bpchar':
     case 'name':
     case 'json':
+      if (v instanceof RawJson && v.utf8) return s.utf8(v.utf8);
       return s.str(asText(v));
     case 'jsonb':
-      return s.str(jsonbText(s, v), 1); // jsonb binary = version byte 1 + JSON text
+      // jsonb binary = version byte 1 + JSON text; UTF-8 JSON without `\u` escapes goes as it is.
+      if (v instanceof RawJson && v.utf8 && Buffer.from(v.utf8.buffer, v.utf8.byteOffset, v.utf8.byteLength).indexOf(ESCAPE_U) === -1) return s.utf8(v.utf8, 1);
+      return s.str(jsonbText(s, v), 1);
     case 'bool':
       if (typeof v !== 'boolean') throw new ValueError(`expected true or false, got ${describe(v)}`);
       s.i32(1);

@@ -4,6 +4,7 @@
  * Identifiers are always quoted and used exactly as written (no case folding): a name is never SQL.
  */
 import { UsageError } from '../io/errors.js';
+import { Utf8Text } from '../io/rawjson.js';
 import { PREPARED_FIELDS } from '../prepare.js';
 import { isBinaryType, type BinaryType } from './copy-binary.js';
 import type { Db } from './connection.js';
@@ -143,7 +144,7 @@ const isListLike = (v: unknown): boolean => Array.isArray(v) || ArrayBuffer.isVi
  */
 export function inferSqlType(values: unknown[], opts: { vectorField?: boolean } = {}): string {
   if (values.length === 0) return 'text';
-  if (values.every((v) => typeof v === 'string')) return 'text';
+  if (values.every((v) => typeof v === 'string' || v instanceof Utf8Text)) return 'text';
   if (values.every((v) => typeof v === 'boolean')) return 'boolean';
   if (values.every((v) => typeof v === 'number' && Number.isInteger(v))) {
     return values.every((v) => Math.abs(v as number) <= 2 ** 31 - 1) ? 'integer' : 'bigint';
