@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Rec } from '../io/arrow.js';
 import type { InputItem } from '../io/input.js';
-import { EmbeddingCache } from './cache.js';
+import { EmbeddingCache, textKey } from './cache.js';
 import { AdaptiveConcurrency } from './concurrency.js';
 import { embedItems, embedStream, emptyStats, type EmbedOptions } from './embed.js';
 import { ProviderError, type Provider } from './providers/types.js';
@@ -187,4 +187,63 @@ test('NDJSON records waiting for their vector are held as bytes and come back wh
     await cache.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A fake remote model whose first request waits until `open()` is called. */
+function gated() {
+  let open = () => undefined as void;
+  const gate = new Promise<void>((r) => (open = r));
+  const p = {
+    name: 'fake', model: 'gate', dims: 3, remote: true, calls: 0, open: () => open(),
+    async embed(texts: string[]) {
+      if (p.calls++ === 0) await gate;
+      return texts.map((t) => Float32Array.from([t.length, 0, 1]));
+    },
+  };
+  return p;
+}
+
+/** NDJSON items with their lines (about 1 KB each), as the input reader gives them. */
+async function* lines(recs: Rec[], pulled: { n: number }): AsyncGenerator<InputItem> {
+  for (let i = 0; i < recs.length; i++) {
+    pulled.n++;
+    const json = JSON.stringify(recs[i]);
+    yield { where: `stdin:${i + 1}`, line: i + 1, value: JSON.parse(json), json };
+  }
+}
+
+async function readAheadWhileHeld(p: ReturnType<typeof gated>, recs: Rec[], extra: Partial<EmbedOptions>) {
+  const pulled = { n: 0 };
+  const out: Rec[] = [];
+  const run = (async () => {
+    for await (const r of embedStream(lines(recs, pulled), options(p, { maxParkedBytes: 10_000, ...extra }), emptyStats())) out.push(r);
+  })();
+  await new Promise((r) => setTimeout(r, 50));
+  const ahead = pulled.n;
+  p.open();
+  await run;
+  assert.deepEqual(out.map((r) => r.id), recs.map((r) => r.id));
+  return ahead;
+}
+
+test('reading pauses at maxParkedBytes while a batch is out, though repeats of its texts send nothing new', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'ct-embed-unit-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const cache = new EmbeddingCache(root, { provider: 'fake', model: 'gate', dims: 3 });
+  const pad = 'p'.repeat(1000);
+  const recs = Array.from({ length: 500 }, (_, i) => ({ id: i, text: i % 2 ? 'a' : 'b', pad }));
+  // Batch 1 ('a', 'b') closes at record 16 (maxSpan); every record after it repeats a text in it.
+  const ahead = await readAheadWhileHeld(gated(), recs, { cache });
+  assert.ok(ahead <= 20, `read ${ahead} of 500 records while the first batch was held`);
+});
+
+test('cache hits behind a record that waits are parked and count toward maxParkedBytes', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'ct-embed-unit-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const cache = new EmbeddingCache(root, { provider: 'fake', model: 'gate', dims: 3 });
+  await cache.put([[textKey('hit'), Float32Array.from([3, 0, 1])]]);
+  const pad = 'p'.repeat(1000);
+  const recs = [{ id: 0, text: 'miss', pad }, ...Array.from({ length: 500 }, (_, i) => ({ id: i + 1, text: 'hit', pad }))];
+  const ahead = await readAheadWhileHeld(gated(), recs, { cache });
+  assert.ok(ahead <= 20, `read ${ahead} of 501 records while the first batch was held`);
 });
