@@ -247,3 +247,11 @@ test('cache hits behind a record that waits are parked and count toward maxParke
   const ahead = await readAheadWhileHeld(gated(), recs, { cache });
   assert.ok(ahead <= 20, `read ${ahead} of 501 records while the first batch was held`);
 });
+
+test('distinct texts are not held back by maxParkedBytes, only by a bound twice as large (a slow first batch)', async () => {
+  const pad = 'p'.repeat(1000);
+  const recs = Array.from({ length: 500 }, (_, i) => ({ id: i, text: `text ${i}`, pad }));
+  // The first batch is held; the later ones come back at once but wait behind it, parked.
+  const ahead = await readAheadWhileHeld(gated(), recs, { maxInFlight: 100 });
+  assert.ok(ahead > 12 && ahead <= 30, `read ${ahead} of 500 records while the first batch was held`);
+});

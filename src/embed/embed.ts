@@ -29,8 +29,8 @@ export interface EmbedOptions {
   /** Batches sent and not yet answered before reading pauses. */
   maxInFlight: number;
   /**
-   * Bytes of parked lines (records read and waiting for a vector, or behind one that waits) before reading
-   * pauses until a batch returns (default PARKED_BYTES).
+   * Bytes of parked lines that add no text to a batch (repeats of a text already sent, records ready but
+   * behind one that waits) before reading pauses until a batch returns (default PARKED_BYTES).
    */
   maxParkedBytes?: number;
   cache?: EmbeddingCache;
@@ -61,15 +61,18 @@ export const emptyStats = (): EmbedStats => ({
 });
 
 /**
- * Reading pauses while this much of the input is parked and a batch is out, as well as while `maxInFlight`
- * batches are out. The batches alone did not bound it: with no new text to send (repeats of texts already
- * sent, cache hits behind a record that waits), reading went on while one batch was out, parking every record
- * read meanwhile. 20,000 prepared studies with repeated texts against a local server parked 105 MB at once,
- * and RSS kept that high-water mark (the freed lines leave the malloc heap fragmented): 294–328 MB peak RSS;
- * 236–240 MB with 32 MB, 256–270 MB with 48 or 64 MB. The cost: a batch of 300,000 tokens of distinct
- * prepared studies parks about 11 MB, so about 3 such batches are out at once, not `--concurrency` + 1.
+ * Reading pauses while this many bytes of parked lines add no text to a batch (a repeat of a text already
+ * sent, a cache hit or an empty text behind a record that waits) and a batch is out, as well as while
+ * `maxInFlight` batches are out. The batches alone did not bound those: with no new text to send, reading went
+ * on while one batch was out, parking every record read meanwhile. 20,000 prepared studies with repeated texts
+ * against a local server parked 105 MB at once, and RSS kept that high-water mark (the freed lines leave the
+ * malloc heap fragmented): 294–328 MB peak RSS; 236–259 MB with the bound on all parked lines alone. Records whose own text is in a
+ * batch count only toward a bound PARKED_FACTOR times larger: distinct texts still have `--concurrency` + 1
+ * batches out (about 11 MB of lines each for prepared studies), while a slow first batch, whose records hold
+ * back the output of the later batches that came back, cannot make the whole input wait in memory.
  */
 export const PARKED_BYTES = 32 << 20;
+export const PARKED_FACTOR = 2;
 
 interface Entry {
   item: InputItem;
@@ -77,6 +80,8 @@ interface Entry {
   rec?: Rec;
   /** The line of a parked record, as UTF-8 bytes. */
   parked?: Buffer;
+  /** Parked without adding a text to a batch (counted in riderBytes). */
+  rider?: boolean;
   done: boolean;
   vector?: Float32Array | null;
   error?: string;
@@ -114,6 +119,8 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
   const waiting = new Map<string, Wanted>();
   const queue: Entry[] = [];
   const maxParked = o.maxParkedBytes ?? PARKED_BYTES;
+  /** Bytes of parked lines of records that added no text to a batch (see PARKED_BYTES), and of all. */
+  let riderBytes = 0;
   let parkedBytes = 0;
   let inFlight = 0;
   let failure: unknown;
@@ -179,11 +186,15 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
    * memory, the line as a string up to twice its bytes. 10,000 studies against a local server peaked at
    * 616 MB RSS holding parsed records, 355 MB holding lines. Records from Arrow have no line: they are kept.
    */
-  const park = (entry: Entry) => {
+  const park = (entry: Entry, rider: boolean) => {
     const json = entry.item.json;
     if (json === undefined) return;
     entry.parked = Buffer.from(json, 'utf8');
     parkedBytes += entry.parked.length;
+    if (rider) {
+      entry.rider = true;
+      riderBytes += entry.parked.length;
+    }
     entry.item.json = undefined;
     entry.item.value = undefined;
     entry.rec = undefined;
@@ -192,6 +203,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
     if (entry.rec) return entry.rec;
     const json = entry.parked!.toString('utf8');
     parkedBytes -= entry.parked!.length;
+    if (entry.rider) riderBytes -= entry.parked!.length;
     entry.parked = undefined;
     entry.item.json = json;
     return (entry.item.value = JSON.parse(json) as Rec);
@@ -199,7 +211,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
 
   /** A record that is ready but behind one that waits is parked too (a run of cache hits behind a miss). */
   const behind = (entry: Entry) => {
-    if (o.sender && queue[0] !== entry) park(entry);
+    if (o.sender && queue[0] !== entry) park(entry, true);
   };
 
   /** Records at the head of the queue that are ready, in order. */
@@ -247,7 +259,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
     const w = o.cache ? waiting.get(k) : undefined;
     if (w) {
       stats.duplicates++;
-      if (o.sender) w.entries.push(entry), park(entry);
+      if (o.sender) w.entries.push(entry), park(entry, true);
       else entry.done = true;
       return;
     }
@@ -265,7 +277,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
       tokens = fit.tokens;
     }
     const wanted: Wanted = { key, text: send, entries: [entry] };
-    if (o.sender) park(entry);
+    if (o.sender) park(entry, false);
     if (o.cache) waiting.set(k, wanted);
     batcher.add(wanted, tokens, stats.records);
   };
@@ -287,7 +299,7 @@ export async function* embedItems(input: AsyncIterable<InputItem>, o: EmbedOptio
     }
     batcher.tick(stats.records);
     yield* drain();
-    while ((inFlight >= o.maxInFlight || (inFlight > 0 && parkedBytes > maxParked)) && failure === undefined) {
+    while ((inFlight >= o.maxInFlight || (inFlight > 0 && (riderBytes > maxParked || parkedBytes > PARKED_FACTOR * maxParked))) && failure === undefined) {
       await changed;
       yield* drain();
     }
