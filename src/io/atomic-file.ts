@@ -10,9 +10,9 @@
  * Every file-system error names the file (`out.ndjson.partial: ENOSPC: no space left on device`), and the
  * temporary file of a small write is removed when the write fails.
  */
-import { close as closeAsync, fdatasync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { acquireLock, type Lock } from '../util/lock.js';
+import { close as closeAsync, fdatasync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { acquireLock, pidRuns, type Lock } from '../util/lock.js';
 import { RuntimeError } from './errors.js';
 
 export const partialName = (path: string): string => `${path}.partial`;
@@ -68,7 +68,34 @@ function writeAll(fd: number, buf: Uint8Array): void {
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
-/** Write a small file atomically (temp + fsync + rename); a special target is written directly. */
+/**
+ * Remove the temporary siblings of `path` (`NAME.tmp-PID`, files or directories) whose process no longer
+ * runs: what a run killed between writing a temporary file and renaming it left behind.
+ */
+export function removeAbandonedTemps(path: string): void {
+  const dir = dirname(path) || '.';
+  const prefix = `${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidRuns(pid)) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+/** Paths whose abandoned temporary files this process has looked for (once per path is enough). */
+const swept = new Set<string>();
+
+/**
+ * Write a small file atomically (temp + fsync + rename); a special target is written directly. The first
+ * write of a path in a process also removes temporary files of it that a killed run left.
+ */
 export function writeFileAtomic(path: string, text: string): void {
   if (isSpecialFile(path)) {
     const fd = naming(path, () => openSync(path, 'w'));
@@ -78,6 +105,10 @@ export function writeFileAtomic(path: string, text: string): void {
       closeSync(fd);
     }
     return;
+  }
+  if (!swept.has(path)) {
+    swept.add(path);
+    removeAbandonedTemps(path);
   }
   const tmp = `${path}.tmp-${process.pid}`;
   try {
@@ -193,6 +224,7 @@ export class AtomicFile {
     if (meta) writeFileAtomic(metaName(this.path), JSON.stringify(meta, null, 2) + '\n');
     naming(this.path, () => renameSync(this.partial, this.path));
     rmSync(metaName(this.partial), { force: true });
+    removeAbandonedTemps(metaName(this.partial));
     this.lock?.release();
     try {
       const dfd = openSync(dirname(this.path) || '.', 'r');

@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeAbandonedTemps } from '../io/atomic-file.js';
 
 /** Bump when what a template holds changes (the directory name then changes with it). */
 const TEMPLATE_FORMAT = 1;
@@ -65,7 +66,7 @@ const usable = (dir: string) => existsSync(join(dir, 'PG_VERSION'));
 export async function makeTemplate(dest: string): Promise<void> {
   if (usable(dest)) return;
   mkdirSync(dirname(dest), { recursive: true });
-  removeAbandoned(dest);
+  removeAbandonedTemps(dest);
   const tmp = `${dest}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
@@ -82,26 +83,6 @@ export async function makeTemplate(dest: string): Promise<void> {
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-/** Temporary siblings of a template (`NAME.tmp-PID`) whose maker no longer runs. */
-function removeAbandoned(dest: string): void {
-  const prefix = `${basename(dest)}.tmp-`;
-  for (const name of readdirSync(dirname(dest))) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length));
-    if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) continue;
-    rmSync(join(dirname(dest), name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

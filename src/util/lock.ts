@@ -66,6 +66,16 @@ export function isExited(pid: number): boolean {
   return state === 'Z' || state === 'X';
 }
 
+/** True while process `pid` (of this host) runs: it exists and has not exited (a zombie does not run). */
+export function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  return !isExited(pid);
+}
+
 /** True when the holder's process is still the one that took the lock, and has not exited. */
 export function holderAlive(h: LockHolder): boolean {
   if (h.host !== hostname()) return true; // cannot tell from here: assume it runs
