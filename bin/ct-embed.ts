@@ -1,6 +1,6 @@
 /** ct-embed: add an embedding vector to every record (OpenAI or compatible servers, or offline feature hashing). */
 import { hideBin } from 'yargs/helpers';
-import { tightenHeapGrowth } from '../src/io/heap.js';
+import { tightenHeapGrowth, YoungGeneration } from '../src/io/heap.js';
 import { parser, recordOptions, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { fmtSeconds } from '../src/io/progress.js';
 import { TokenBucket } from '../src/embed/budget.js';
@@ -83,6 +83,8 @@ runTool(TOOL, async () => {
           },
         });
     const stats = emptyStats();
+    // Small while texts go out for vectors, V8's own while every text is cached (src/io/heap.ts).
+    const young = sender ? new YoungGeneration(() => ({ read: stats.records, texts: stats.texts })) : undefined;
     const records = embedItems(
       requireFields(input, args),
       {
@@ -108,6 +110,7 @@ runTool(TOOL, async () => {
     for await (const e of records) {
       const { rec, json } = output(e);
       await writer.write(rec, json);
+      young?.record();
       const sent = sender?.stats.tokensSent ?? 0;
       const cost = remote ? `, ${fmtCost(sent, price)}` : '';
       const eta = sized && input.bytesRead > 0 ? `, ETA ${fmtSeconds((progress.seconds * (input.sizeBytes! - input.bytesRead)) / input.bytesRead)}` : '';

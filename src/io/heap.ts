@@ -20,11 +20,17 @@ const DEFAULT_PERCENT = 50;
 
 /** The percentage to set, or undefined to leave V8's default (the user chose one, or 0). */
 export function heapGrowingPercent(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): number | undefined {
-  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return undefined;
+  if (userSet(/--heap[-_]growing[-_]percent\b/, env, execArgv)) return undefined;
   const v = env.CT_HEAP_GROWING_PERCENT;
   if (v === undefined || v.trim() === '') return DEFAULT_PERCENT;
   const n = Number(v);
   return Number.isInteger(n) && n > 0 && n <= 1000 ? n : undefined;
+}
+
+/** The user gave node this flag, on its command line or in NODE_OPTIONS. */
+function userSet(flag: RegExp, env: NodeJS.ProcessEnv, execArgv: readonly string[]): boolean {
+  const re = new RegExp(`^${flag.source}`);
+  return execArgv.some((a) => re.test(a)) || (env.NODE_OPTIONS ?? '').split(/\s+/).some((a) => re.test(a));
 }
 
 let done = false;
@@ -35,4 +41,74 @@ export function tightenHeapGrowth(): void {
   done = true;
   const percent = heapGrowingPercent();
   if (percent !== undefined) setFlagsFromString(`--heap-growing-percent=${percent}`);
+}
+
+/**
+ * A small young generation for ct-embed while it makes vectors (a server answers, or the hash provider computes).
+ *
+ * V8 doubles the young generation's semi-spaces after a scavenge in which much survived, up to 16 MB each.
+ * ct-embed keeps records alive across many scavenges while their texts are out, so the young generation grew
+ * to its maximum, and that was what put a first run over 250 MB: 20,000 prepared studies against the local
+ * OpenAI mock peaked at 252–255 MB (NDJSON out) and 285 MB (Arrow out), 218 and 236 MB with the semi-spaces
+ * kept at their initial 1 MB from the start, and the runs were no slower; the hash provider 240–298 MB, about
+ * 200 MB (for about 15 % more CPU time). Where every text is cached, ct-embed is CPU-bound, and there a small
+ * young generation costs 20–30 % of the time (more objects live long enough to be copied and promoted) for
+ * little memory (172 → 175 MB with NDJSON out): so the young generation grows as V8 wants while records are
+ * read and none of their texts goes into a batch, and stops growing again when texts do.
+ * `--max-semi-space-size` would be the plain way, but V8 reads it only when node starts;
+ * `--semi-space-growth-factor` is read at each scavenge, so it can be set at any time: 1 keeps the
+ * semi-spaces at the size they have, 2 is V8's default. A node flag of the user (`--max-semi-space-size`,
+ * `--min-semi-space-size`, `--semi-space-growth-factor`, on the command line or in NODE_OPTIONS) or
+ * CT_SMALL_YOUNG_GENERATION=0 leaves V8 alone.
+ */
+export class YoungGeneration {
+  private seen = 0;
+  private last = { read: 0, texts: 0 };
+
+  /**
+   * @param counts records read and texts put into batches so far
+   * @param every records written between two looks
+   * @param set what keeps the young generation small or lets it grow (tests watch it)
+   */
+  constructor(
+    private readonly counts: () => { read: number; texts: number },
+    private readonly every = 4096,
+    private readonly set: (small: boolean) => unknown = smallYoungGeneration,
+  ) {
+    set(true);
+  }
+
+  /**
+   * Called for each record written. Every `every` records: small if texts were batched since the last look;
+   * V8's own if records were read and none of their texts was (all cached); unchanged if nothing was read
+   * (the end of the input, where the last batches are written).
+   */
+  record(): void {
+    if (++this.seen % this.every !== 0) return;
+    const now = this.counts();
+    if (now.texts > this.last.texts) this.set(true);
+    else if (now.read > this.last.read) this.set(false);
+    this.last = { ...now };
+  }
+}
+
+let young: boolean | undefined;
+let tunable: boolean | undefined;
+
+/**
+ * Keep the young generation at the size it has (true) or let it grow as V8 does (false). ct-embed's launcher
+ * calls it before the CLI's modules load (`src/io/small-young-generation.ts`). Returns whether it is small now.
+ */
+export function smallYoungGeneration(small: boolean, env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): boolean {
+  tunable ??= youngGenerationTunable(env, execArgv);
+  if (!tunable) return false;
+  if (small !== young) setFlagsFromString(`--semi-space-growth-factor=${small ? 1 : 2}`);
+  young = small;
+  return small;
+}
+
+/** Whether ct-embed may set the young generation's growth (the user did not choose, and did not switch it off). */
+export function youngGenerationTunable(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): boolean {
+  if (userSet(/--(max[-_]|min[-_])?semi[-_]space[-_](size|growth[-_]factor)\b/, env, execArgv)) return false;
+  return (env.CT_SMALL_YOUNG_GENERATION ?? '').trim() !== '0';
 }
