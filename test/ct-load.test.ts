@@ -14,7 +14,8 @@ import pg from 'pg';
 import { ArrowEncoder } from '../src/io/arrow.js';
 import { prepareStudy, type PreparedRecord } from '../src/prepare.js';
 import { parseTableName } from '../src/load/schema.js';
-import { modelProbeSql } from '../src/search/search.js';
+import { modelProbeSql, openSearchTarget } from '../src/search/search.js';
+import type { Db } from '../src/load/connection.js';
 import { searchSql } from '../src/search/sql.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -438,15 +439,16 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.equal(defs.length, 3, defs.join('\n'));
     assert.match(defs[0]!, /_embedding_hnsw ON .* USING hnsw \(embedding vector_cosine_ops\)$/);
     assert.match(defs[1]!, /_embedding_model_idx ON .* USING btree \(embedding_model\) WHERE \(embedding IS NOT NULL\)$/);
-    assert.match(defs[2]!, /_text_fts ON .* USING gin \(to_tsvector\('english'::regconfig, COALESCE\(text, ''::text\)\)\)$/);
+    assert.match(defs[2]!, /_text_tsv_fts ON .* USING gin \(text_tsv\)$/);
     if (getBackend().name === 'postgres') {
       // ct-search's queries can use them: the --hybrid full-text part, and the model probes (no row scan).
       await getBackend().query('SET enable_seqscan = off');
       try {
         const tn = parseTableName(t);
-        const hybrid = searchSql({ table: tn.sql, idColumn: 'nct_id', embeddingColumn: 'embedding', select: ['nct_id'], limit: 3, hybrid: true }, {}, `[${Array(32).fill(0.1).join(',')}]`, 'cancer');
-        const hplan = await getBackend().query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${hybrid.sql}`, hybrid.params);
-        assert.match(hplan.map((p) => p['QUERY PLAN']).join('\n'), /Bitmap Index Scan on \S*_text_fts/);
+        const hybrid = searchSql({ table: tn.sql, idColumn: 'nct_id', embeddingColumn: 'embedding', select: ['nct_id'], limit: 3, hybrid: true, tsvColumn: 'text_tsv' }, {}, `[${Array(32).fill(0.1).join(',')}]`, 'cancer');
+        const hplan = (await getBackend().query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${hybrid.sql}`, hybrid.params)).map((p) => p['QUERY PLAN']).join('\n');
+        assert.match(hplan, /Bitmap Index Scan on \S*_text_tsv_fts/);
+        assert.doesNotMatch(hplan, /to_tsvector/, 'the matches are ranked from the stored column, not computed again');
         const mplan = (await getBackend().query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${modelProbeSql(tn, 'embedding', true)}`)).map((p) => p['QUERY PLAN']).join('\n');
         assert.equal((mplan.match(/Index Only Scan (Backward )?using \S*_embedding_model_idx/g) ?? []).length, 3, mplan);
         assert.doesNotMatch(mplan, /Seq Scan|Sort/);
@@ -463,6 +465,35 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
         await getBackend().query('RESET enable_seqscan');
       }
     }
+  });
+
+  test('--index hnsw on a table an older version indexed: the stored tsvector column replaces the expression index; writes keep it current; ct-search leaves it out', async () => {
+    const t = table();
+    dropAfter.push(t);
+    const recs = records({ dims: 32 });
+    assert.equal((await load(['--table', t, '--create-table'], recs)).code, 0);
+    // What --index hnsw built before: a GIN index on the expression, no column.
+    const tn = parseTableName(t);
+    await getBackend().query(`CREATE INDEX ${q(tn.name + '_text_fts')} ON ${tn.sql} USING gin (to_tsvector('english', coalesce("text", '')))`);
+    const r = await load(['--table', t, '--index', 'hnsw'], recs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(summaryOf(r), /built text_tsv column, \S+_text_tsv_fts/);
+    const ix = await getBackend().query<{ def: string }>('SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary', [tn.sql]);
+    assert.equal(ix.filter((i) => /_text_fts ON/.test(i.def)).length, 0, 'the expression index is dropped');
+    assert.equal(ix.filter((i) => /_text_tsv_fts ON .* USING gin \(text_tsv\)$/.test(i.def)).length, 1);
+    const gen = await getBackend().query<{ g: string }>(`SELECT attgenerated::text AS g FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'text_tsv'`, [tn.sql]);
+    assert.equal(gen[0]?.g, 's');
+    // A load that changes a text changes its tsvector; records that carry a text_tsv field of their own load too.
+    const changed = recs.map((x, i) => (i === 3 ? { ...x, text: 'zebrafish xenograft', text_tsv: 'ignored' } : x));
+    const again = await load(['--table', t, '--index', 'hnsw'], changed);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(summaryOf(again), /text_tsv column/, 'added once');
+    const hit = await getBackend().query<{ nct_id: string }>(`SELECT nct_id FROM ${tn.sql} WHERE text_tsv @@ to_tsquery('english', 'zebrafish')`);
+    assert.deepEqual(hit.map((h) => h.nct_id), [recs[3].nct_id]);
+    const db = { query: async (sql: string, params?: unknown[]) => ({ rows: await getBackend().query(sql, params) }) } as unknown as Db;
+    const target = await openSearchTarget(db, tn, 'nct_id');
+    assert.equal(target.tsvColumn, 'text_tsv');
+    assert.ok(!target.columns.includes('text_tsv') && target.columns.includes('text'), target.columns.join(', '));
   });
 
   test('--index hnsw: a small change keeps the index (same relfilenode), a bulk change rebuilds it', async () => {

@@ -384,8 +384,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
         const action = state.exists && state.fits && rowsBefore > 0 ? 'rebuilt' : 'built';
         stats.index = { ...base, ...built, action, reason: index.reason };
       }
-      const names = (await readTableColumns(finalDb, opts.table))?.map((c) => c.name) ?? [];
-      const searchIndexes = await ensureSearchIndexes(finalDb, opts.table, vectorColumn, names);
+      const searchIndexes = await ensureSearchIndexes(finalDb, opts.table, vectorColumn, (await readTableColumns(finalDb, opts.table)) ?? []);
       if (searchIndexes.length) stats.index.searchIndexes = searchIndexes;
     }
     if (finalDb.kind === 'pglite') {
@@ -540,7 +539,7 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     );
   }
   const skipped = (c: TableColumn) =>
-    OWN_COLUMNS.includes(c.name) || !seen.has(c.name) || (opts.noEmbeddings && (c.type === 'vector' || c.name === 'embedding_model'));
+    OWN_COLUMNS.includes(c.name) || c.generated === true || !seen.has(c.name) || (opts.noEmbeddings && (c.type === 'vector' || c.name === 'embedding_model'));
   const loaded = columns.filter((c) => !skipped(c));
   if (!loaded.some((c) => c.name === opts.idField)) {
     throw new RuntimeError(`the records' id field "${opts.idField}" is not a column of ${opts.table.sql} (see --id-field)`);

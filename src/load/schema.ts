@@ -75,6 +75,8 @@ export interface TableColumn {
   type: BinaryType | undefined;
   /** Vector dimension from the type modifier; undefined for `vector` without one. */
   dims?: number;
+  /** A generated column (GENERATED ALWAYS AS … STORED): Postgres computes it, nobody writes it. */
+  generated?: boolean;
 }
 
 /** The table's columns, or undefined when it does not exist. */
@@ -82,8 +84,9 @@ export async function readTableColumns(db: Db, table: TableName): Promise<TableC
   const found = await db.query<{ oid: string | null }>('SELECT to_regclass($1)::oid::text AS oid', [table.sql]);
   const oid = found.rows[0]?.oid;
   if (!oid) return undefined;
-  const { rows } = await db.query<{ name: string; sql_type: string; typname: string; elem: string | null; typmod: number }>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS sql_type, t.typname, e.typname AS elem, a.atttypmod AS typmod
+  const { rows } = await db.query<{ name: string; sql_type: string; typname: string; elem: string | null; typmod: number; generated: boolean }>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS sql_type, t.typname, e.typname AS elem, a.atttypmod AS typmod,
+            a.attgenerated <> '' AS generated
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
       WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [oid],
@@ -95,6 +98,7 @@ export async function readTableColumns(db: Db, table: TableName): Promise<TableC
       sqlType: r.sql_type,
       type: isBinaryType(t) ? t : undefined,
       dims: t === 'vector' && Number(r.typmod) > 0 ? Number(r.typmod) : undefined,
+      ...(r.generated ? { generated: true } : {}),
     };
   });
 }

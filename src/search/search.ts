@@ -8,7 +8,7 @@ import type { Db } from '../load/connection.js';
 import { DIGEST_COLUMN, quoteIdent, readTableColumns, type TableName } from '../load/schema.js';
 import { hashProvider, HASH_MODEL } from '../embed/providers/hash.js';
 import type { Provider } from '../embed/providers/types.js';
-import { searchSql, type SearchFilters } from './sql.js';
+import { searchSql, TSV_COLUMN, type SearchFilters } from './sql.js';
 
 export interface ModelLabel {
   provider: string;
@@ -78,8 +78,10 @@ export interface SearchTarget {
   table: TableName;
   idColumn: string;
   embeddingColumn: string;
-  /** Columns returned with each hit (all but raw, the vector and ct-load's row digest). */
+  /** Columns returned with each hit (all but raw, the vector, ct-load's row digest and tsvector columns). */
   columns: string[];
+  /** The stored tsvector column `--index hnsw` adds (TSV_COLUMN), when the table has it. */
+  tsvColumn?: string;
   model: string;
   /** The start_date column's type: `text` in tables made before dates were typed. */
   startDateType: 'date' | 'text';
@@ -94,9 +96,10 @@ export async function openSearchTarget(db: Db, table: TableName, idColumn: strin
     if (!names.includes(c)) throw new RuntimeError(`table ${table.sql} has no column "${c}"`);
   }
   const model = await tableModel(db, table, embeddingColumn, names.includes('embedding_model'));
-  const columns = names.filter((n) => n !== 'raw' && n !== embeddingColumn && n !== DIGEST_COLUMN);
+  const columns = cols.filter((c) => c.name !== 'raw' && c.name !== embeddingColumn && c.name !== DIGEST_COLUMN && c.sqlType !== 'tsvector').map((c) => c.name);
   const startDateType = cols.find((c) => c.name === 'start_date')?.type === 'date' ? 'date' : 'text';
-  return { db, table, idColumn, embeddingColumn, columns, model, startDateType };
+  const tsvColumn = cols.some((c) => c.name === TSV_COLUMN && c.sqlType === 'tsvector') ? TSV_COLUMN : undefined;
+  return { db, table, idColumn, embeddingColumn, columns, model, startDateType, tsvColumn };
 }
 
 /** The probes of tableModel: whether any row has a vector, the smallest and the largest model (NULL first). */
@@ -147,6 +150,7 @@ export async function search(target: SearchTarget, provider: Provider, query: st
       limit: opts.limit,
       hybrid: opts.hybrid,
       pool: Math.max(100, opts.limit * 4),
+      tsvColumn: target.tsvColumn,
     },
     { ...opts.filters, startDateType: target.startDateType },
     pgvector.toSql(Array.from(vec)) as string, // (toSql rejects a Float32Array itself)

@@ -74,6 +74,8 @@ export interface QueryShape {
   hybrid: boolean;
   /** Candidates per ranking before fusion (hybrid only). */
   pool?: number;
+  /** The table's stored tsvector column (TSV_COLUMN), if it has one; else the expression is computed per row. */
+  tsvColumn?: string;
 }
 
 /**
@@ -81,6 +83,14 @@ export interface QueryShape {
  * (see src/load/index.ts), so the planner can use it.
  */
 export const FTS_EXPRESSION = `to_tsvector('english', coalesce("text", ''))`;
+
+/**
+ * The stored form of FTS_EXPRESSION that `--index hnsw` adds (a generated column, GIN-indexed): ranking the
+ * matches with `ts_rank_cd` needs each match's tsvector, and the expression computed it again for every match
+ * (about 1 ms a row here: 545 matches took 583 ms of a query on 100,000 studies, 35 ms from the column).
+ */
+export const TSV_COLUMN = 'text_tsv';
+export const TSV_COLUMN_TYPE = `tsvector GENERATED ALWAYS AS (${FTS_EXPRESSION}) STORED`;
 
 /** The search query. Parameter $1 is the query vector (pgvector text form), $2 the query text when hybrid. */
 export function searchSql(shape: QueryShape, filters: SearchFilters, vectorText: string, queryText: string): SearchSql {
@@ -102,7 +112,7 @@ export function searchSql(shape: QueryShape, filters: SearchFilters, vectorText:
   params.push(shape.pool ?? 100);
   const pool = `$${params.length}`;
   // RRF (Cormack et al. 2009): score = Σ 1/(60 + rank) over the rankings a row appears in.
-  const tsv = FTS_EXPRESSION;
+  const tsv = shape.tsvColumn ? quoteIdent(shape.tsvColumn) : FTS_EXPRESSION;
   const sql = `WITH q AS (SELECT websearch_to_tsquery('english', $2) AS q),
 v AS (SELECT ${id} AS id, row_number() OVER (ORDER BY ${emb} <=> $1::vector) AS r
         FROM ${shape.table} WHERE ${where} ORDER BY ${emb} <=> $1::vector LIMIT ${pool}),
