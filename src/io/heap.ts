@@ -73,7 +73,7 @@ export class YoungGeneration {
   constructor(
     private readonly counts: () => { read: number; texts: number },
     private readonly every = 4096,
-    private readonly set: (small: boolean) => unknown = smallYoungGeneration,
+    private readonly set: (small: boolean) => void = smallYoungGeneration,
   ) {
     set(true);
   }
@@ -97,14 +97,13 @@ let tunable: boolean | undefined;
 
 /**
  * Keep the young generation at the size it has (true) or let it grow as V8 does (false). ct-embed's launcher
- * calls it before the CLI's modules load (`src/io/small-young-generation.ts`). Returns whether it is small now.
+ * calls it before the CLI's modules load (`src/io/small-young-generation.ts`).
  */
-export function smallYoungGeneration(small: boolean, env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): boolean {
-  tunable ??= youngGenerationTunable(env, execArgv);
-  if (!tunable) return false;
-  if (small !== young) setFlagsFromString(`--semi-space-growth-factor=${small ? 1 : 2}`);
+export function smallYoungGeneration(small: boolean): void {
+  tunable ??= youngGenerationTunable();
+  if (!tunable || small === young) return;
+  setFlagsFromString(`--semi-space-growth-factor=${small ? 1 : 2}`);
   young = small;
-  return small;
 }
 
 /** Whether ct-embed may set the young generation's growth (the user did not choose, and did not switch it off). */

@@ -106,9 +106,9 @@ export async function buildHnswIndex(
  *   FTS_EXPRESSION: Postgres keeps it up to date on every write) and a GIN index on it. Adding the column to
  *   a loaded table rewrites it once, the table locked meanwhile (`--index hnsw` on 100,000 studies with their
  *   vectors: 98.8 → 113.5 s, the expression index no longer built); afterwards each written row costs one
- *   to_tsvector. The GIN index on the expression that
- *   earlier versions built is dropped once the column's is in place. A `text_tsv` column of the user's that is
- *   not a tsvector is left alone, and the expression index is built as before.
+ *   to_tsvector. The GIN index on the expression that earlier versions built is dropped once the column's is
+ *   in place. A `text_tsv` column of the user's that is not a tsvector is left alone, and the expression
+ *   index is built as before.
  * - a partial btree on `embedding_model` over the rows with a vector, so that ct-search learns the table's model
  *   (and that it holds one only) from two index probes instead of a scan of every row.
  * Returns what was built (indexes by name; the column as `text_tsv column`).

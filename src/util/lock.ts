@@ -79,12 +79,7 @@ export function pidRuns(pid: number): boolean {
 /** True when the holder's process is still the one that took the lock, and has not exited. */
 export function holderAlive(h: LockHolder): boolean {
   if (h.host !== hostname()) return true; // cannot tell from here: assume it runs
-  try {
-    process.kill(h.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
-  if (isExited(h.pid)) return false;
+  if (!pidRuns(h.pid)) return false;
   const now = processStart(h.pid);
   return h.started === undefined || now === undefined || now === h.started;
 }
