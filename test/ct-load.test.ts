@@ -68,8 +68,8 @@ interface Run {
 }
 
 /** Spawn a compiled tool with a pinned environment; `db` picks Postgres (URL) or PGlite (directory). */
-function run(tool: string, args: string[], input: string, db: { url?: string; dir?: string }, onSpawn?: () => void): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, TZ: 'UTC', NO_COLOR: '1', HOME: process.env.HOME };
+function run(tool: string, args: string[], input: string | Buffer, db: { url?: string; dir?: string; env?: NodeJS.ProcessEnv }, onSpawn?: () => void): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, TZ: 'UTC', NO_COLOR: '1', HOME: process.env.HOME, ...db.env };
   if (db.url) env.DATABASE_URL = db.url;
   const extra = db.dir ? ['--pglite-dir', db.dir] : [];
   return new Promise((resolve, reject) => {
@@ -386,6 +386,49 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     assert.match(rej[4].reason, /field "embedding": expected a vector \(array of numbers\), got an object/);
     const [n] = await getBackend().query<{ n: number }>(`SELECT count(embedding)::int AS n FROM ${q(t)}`);
     assert.equal(n.n, 35);
+  });
+
+  test('NDJSON parsed in worker threads loads the same rows and the same rejects as parsed on the main thread', async () => {
+    const recs = records({ copies: 3 }) as unknown as Array<Record<string, unknown>>;
+    recs[20] = { ...recs[20], embedding: [...(recs[20].embedding as number[]).slice(0, 7), 1e39] }; // beyond float32
+    recs[21] = { ...recs[21], enrollment: 'many' };
+    recs[22] = { ...recs[22], nct_id: undefined };
+    recs[23] = { ...recs[23], embedding: (recs[23].embedding as number[]).slice(0, 5) };
+    recs[30] = { ...recs[30], raw: { ...(recs[30].raw as object), note: 'naïve 试验 😀 "quoted" \\ back' } };
+    recs[31] = { ...recs[31], nct_id: recs[29].nct_id }; // a repeated id, in another batch: the later record wins
+    const lines = recs.map((r) => JSON.stringify(r));
+    lines.splice(25, 0, '{not json', '', '[1, 2]');
+    lines[40] = lines[40] + '\r';
+    // the last line (no final newline) has invalid UTF-8 inside raw: U+FFFD on both paths, never sent as it is
+    const bytes = Buffer.from(lines.join('\n') + '\n' + JSON.stringify({ ...recs[1], nct_id: 'NCT-BAD-UTF8', raw: { t: 'QX' } }));
+    bytes[bytes.lastIndexOf(Buffer.from('"QX"')) + 1] = 0xff;
+    const tables = { main: table(), workers: table() };
+    dropAfter.push(tables.main);
+    dropAfter.push(tables.workers);
+    const runs = [];
+    for (const [t, workers] of [[tables.main, '0'], [tables.workers, '2']] as const) {
+      const rejects = join(tmp, `${t}.rejects.ndjson`);
+      const r = await run('ct-load', ['--table', t, '--create-table', '--batch-size', '7', '--rejects', rejects], bytes, { ...getBackend().db, env: { CT_PARSE_WORKERS: workers, CT_DEBUG: '1' } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(/parsing the rest of stdin in 2 worker threads/.test(r.stderr), workers === '2', r.stderr);
+      runs.push({ summary: summaryOf(r).replace(/, [0-9.]+ ?m?s \(.*$/, ''), rejects: readFileSync(rejects, 'utf8').replaceAll(t, 'TABLE') });
+    }
+    assert.match(runs[0].summary, /^ct-load: 123 in, .* 6 rejected,/);
+    assert.equal(runs[1].summary, runs[0].summary);
+    const [rejMain, rejWorkers] = runs.map((x) => x.rejects.trim().split('\n'));
+    assert.equal(rejWorkers.length, rejMain.length);
+    rejMain.forEach((l, i) => assert.ok(l === rejWorkers[i], `reject ${i}: ${l.slice(0, 300)} <> ${rejWorkers[i].slice(0, 300)}`));
+    const rej = runs[0].rejects.trim().split('\n').map((l) => JSON.parse(l) as { where: string; reason: string; record: unknown });
+    assert.deepEqual(rej.map((x) => x.where), ['stdin:21', 'stdin:22', 'stdin:23', 'stdin:24', 'stdin:26', 'stdin:28']);
+    assert.match(rej[0].reason, /vector element 7 \(1e\+39\) is beyond the float32 range/);
+    assert.deepEqual(rej[1].record, recs[21], 'the record as it was, every field');
+    const rows = (t: string) =>
+      getBackend().query<{ r: Record<string, unknown> }>(`SELECT to_jsonb(x) - 'loaded_at' AS r FROM ${q(t)} x ORDER BY nct_id`);
+    const [a, b] = [await rows(tables.main), await rows(tables.workers)];
+    assert.equal(a.length, 116);
+    assert.deepEqual(b, a);
+    const bad = a.find((x) => x.r.nct_id === 'NCT-BAD-UTF8');
+    assert.deepEqual((bad?.r.raw as { t: string }).t, '\ufffdX');
   });
 
   test('a NUL character in a text or jsonb field is removed and counted; the good records of its batch load', async () => {

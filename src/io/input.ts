@@ -10,24 +10,14 @@ import type { Readable } from 'node:stream';
 import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
 import { batchToRecords, type ReadOptions } from './arrow.js';
 import { RuntimeError } from './errors.js';
+import { parseNdjsonLine, type InputItem } from './ndjson-line.js';
+import { parallelNdjson, type WorkerParse } from './ndjson-parallel.js';
 import { PARQUET_MAGIC, readParquetBatches } from './parquet.js';
+
+export { MAX_DEPTH, parseNdjsonLine, tooDeep, type InputItem } from './ndjson-line.js';
 
 export type Format = 'ndjson' | 'arrow' | 'parquet';
 export type InputFormat = Format | 'arrow-file' | 'empty';
-
-/** One input item. `value` is the parsed JSON value; when the line was not valid JSON, `error` says why. */
-export interface InputItem {
-  /** `stdin:42` or `path/to/file.ndjson:42`: the line (NDJSON) or row (Arrow), 1-based. */
-  where: string;
-  /** Line or row number, 1-based. */
-  line: number;
-  value?: unknown;
-  /** Set when the item could not be parsed; `text` then holds the offending line. */
-  error?: string;
-  text?: string;
-  /** NDJSON input: the line's JSON text exactly as read (BOM and CR removed), for tools that pass it on unchanged. */
-  json?: string;
-}
 
 export interface Input extends AsyncIterable<InputItem> {
   /** `stdin` or the path as given. */
@@ -38,6 +28,11 @@ export interface Input extends AsyncIterable<InputItem> {
   readonly sizeBytes: number | undefined;
   /** Bytes consumed so far. */
   readonly bytesRead: number;
+  /**
+   * NDJSON: parse the lines not yet read in worker threads, their records shaped as `spec` says (see
+   * ndjson-parallel.ts). Returns false (and changes nothing) for other formats. May be called between reads.
+   */
+  parseInWorkers?(spec: WorkerParse): boolean;
 }
 
 const ARROW_CONTINUATION = 0xffffffff;
@@ -95,6 +90,7 @@ export async function openInput(path: string, stdin: Readable = process.stdin, o
   }
   if (headLen > 0) format = detectFormat(Buffer.concat(head));
   let bytesRead = 0;
+  const control: NdjsonControl = {};
   async function* bytes(): AsyncGenerator<Buffer> {
     for (const b of head) {
       bytesRead += b.length;
@@ -115,10 +111,15 @@ export async function openInput(path: string, stdin: Readable = process.stdin, o
     get bytesRead() {
       return bytesRead;
     },
+    parseInWorkers(spec: WorkerParse) {
+      if (format !== 'ndjson') return false;
+      control.workers = spec;
+      return true;
+    },
     [Symbol.asyncIterator]() {
       switch (format) {
         case 'ndjson':
-          return readNdjson(bytes(), name);
+          return readNdjson(bytes(), name, control);
         case 'parquet':
           return readParquet(stream, sizeBytes === undefined ? bytes() : undefined, path, name, opts);
         case 'arrow':
@@ -145,36 +146,26 @@ export function noInput(): Input {
   return { name: 'none', format: 'empty', sizeBytes: undefined, bytesRead: 0, [Symbol.asyncIterator]: async function* () {} };
 }
 
-/**
- * One NDJSON line (without its `\n`) → an item, or undefined for a blank line. `first`: the input's first
- * line, which may start with a UTF-8 BOM. Shared by every NDJSON reader, so they number, parse and reject alike.
- */
-export function parseNdjsonLine(text: string, name: string, line: number, first = false): InputItem | undefined {
-  if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.endsWith('\r')) text = text.slice(0, -1);
-  if (text.trim() === '') return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return { where: `${name}:${line}`, line, error: `invalid JSON: ${(err as Error).message}${ndjsonHint(text, line)}`, text };
-  }
-  // Deeper values would overflow the stack of every recursive step after this one (a crash, not a record).
-  if (mayBeTooDeep(text) && tooDeep(value, MAX_DEPTH)) {
-    return { where: `${name}:${line}`, line, error: `nested deeper than ${MAX_DEPTH} levels`, text: text.slice(0, 200) + '…' };
-  }
-  return { where: `${name}:${line}`, line, value, json: text };
+/** Set by Input.parseInWorkers: readNdjson hands the rest of the input to parsing workers at its next read. */
+export interface NdjsonControl {
+  workers?: WorkerParse;
 }
 
 /**
  * NDJSON lines → items. Tolerates a UTF-8 BOM, CRLF and blank lines; a bad line becomes an item with `error`.
  * Lines are cut from the bytes (a `\n` byte is never part of a multi-byte UTF-8 character) and each is
- * decoded once; invalid UTF-8 becomes U+FFFD.
+ * decoded once; invalid UTF-8 becomes U+FFFD. Once `control.workers` is set, the lines not yet read are
+ * parsed by workers (parallelNdjson), numbered on from here.
  */
-export async function* readNdjson(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<InputItem> {
+export async function* readNdjson(source: AsyncIterable<Buffer>, name: string, control: NdjsonControl = {}): AsyncGenerator<InputItem> {
+  const it = source[Symbol.asyncIterator]();
   let rest: Buffer[] = [];
   let line = 0;
-  for await (const chunk of source) {
+  for (;;) {
+    if (control.workers) return yield* parallelNdjson(rest, it, name, line, control.workers);
+    const r = await it.next();
+    if (r.done) break;
+    const chunk = r.value;
     let start = 0;
     let nl: number;
     while ((nl = chunk.indexOf(10, start)) !== -1) {
@@ -188,6 +179,10 @@ export async function* readNdjson(source: AsyncIterable<Buffer>, name: string): 
       line++;
       const item = parseNdjsonLine(text, name, line, line === 1);
       if (item) yield item;
+      if (control.workers) {
+        if (start < chunk.length) rest.push(chunk.subarray(start));
+        return yield* parallelNdjson(rest, it, name, line, control.workers);
+      }
     }
     if (start < chunk.length) rest.push(start === 0 ? chunk : chunk.subarray(start));
   }
@@ -226,51 +221,6 @@ class ArrowItems {
 export function notARecord(v: unknown): string {
   const got = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
   return `not a record (a JSON object), got ${got}${Array.isArray(v) ? "; one record per line wanted: jq -c '.[]' splits an array" : ''}`;
-}
-
-/** Records nested deeper than this are bad records (a study is about 8 levels deep). */
-export const MAX_DEPTH = 512;
-
-/**
- * Whether a line's text could nest deeper than MAX_DEPTH: it needs more than MAX_DEPTH opening brackets.
- * Counting them is much cheaper than walking the parsed value, and a study has a few hundred.
- */
-function mayBeTooDeep(text: string): boolean {
-  if (text.length <= MAX_DEPTH * 2) return false;
-  let n = 0;
-  for (let i = text.indexOf('[') ; i !== -1 && n <= MAX_DEPTH; i = text.indexOf('[', i + 1)) n++;
-  if (n > MAX_DEPTH) return true;
-  for (let i = text.indexOf('{'); i !== -1 && n <= MAX_DEPTH; i = text.indexOf('{', i + 1)) n++;
-  return n > MAX_DEPTH;
-}
-
-/** Whether a parsed JSON value nests objects and arrays deeper than `max` levels (no recursion: any depth). */
-export function tooDeep(v: unknown, max: number): boolean {
-  if (v === null || typeof v !== 'object') return false;
-  const stack: unknown[] = [v];
-  const depths: number[] = [1];
-  while (stack.length) {
-    const x = stack.pop() as Record<string, unknown> | unknown[];
-    const d = depths.pop()!;
-    if (d > max) return true;
-    for (const y of Array.isArray(x) ? x : Object.values(x)) {
-      if (y !== null && typeof y === 'object') {
-        stack.push(y);
-        depths.push(d + 1);
-      }
-    }
-  }
-  return false;
-}
-
-/**
- * What to add to a JSON error when the line looks like part of a pretty-printed (multi-line) JSON document,
- * such as `jq .` prints: the input must be one JSON value per line.
- */
-function ndjsonHint(text: string, line: number): string {
-  const t = text.trim();
-  const fragment = /^[[{]$/.test(t) || /^[\]}],?$/.test(t) || /^"[^"]*"\s*:/.test(t) || (line === 1 && /^[[{]/.test(t) && !/[\]}]$/.test(t));
-  return fragment ? ' (the input must be one JSON value per line (NDJSON); pretty-printed JSON? compact it with jq -c)' : '';
 }
 
 /** Arrow IPC stream (one or several concatenated streams) → items. */

@@ -77,6 +77,9 @@ export function stopOnSignal(input: Input, signal: AbortSignal = interruption.si
     get bytesRead() {
       return input.bytesRead;
     },
+    parseInWorkers(spec) {
+      return input.parseInWorkers?.(spec) ?? false;
+    },
     [Symbol.asyncIterator]() {
       const it = input[Symbol.asyncIterator]();
       return {

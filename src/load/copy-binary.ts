@@ -289,6 +289,8 @@ function writeVector(s: Scratch, v: unknown, dims: number | undefined): void {
   for (let i = 0; i < n; i++, p += 4) {
     const x = a[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) throw new ValueError(`vector element ${i} is not a finite number`);
+    // pgvector refuses infinite elements (the whole batch): one that float32 cannot hold is this record's problem.
+    if (!Number.isFinite(Math.fround(x))) throw new ValueError(`vector element ${i} (${x}) is beyond the float32 range`);
     view.setFloat32(p, x);
   }
   s.pos = p;

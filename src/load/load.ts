@@ -62,6 +62,11 @@ export interface LoadOptions {
   log: (message: string) => void;
   /** After each committed batch. */
   onBatch?: (stats: LoadStats) => void;
+  /**
+   * Called once the table's columns are known, with the fields each record is read for and its vector fields:
+   * the caller may have the rest of the input parsed in worker threads, shaped so (Input.parseInWorkers).
+   */
+  parseInWorkers?: (shape: { keep: string[]; float32: string[] }) => void;
   /** Backoff base (ms) between retries; tests make it small. */
   retryBaseMs?: number;
   connect?: (target: Target, applicationName: string, opts?: ConnectOptions) => Promise<Db>;
@@ -174,6 +179,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
   try {
     const setup = await prepareTable(db, opts, peekRecords);
     const { plan, encoder, vectorColumn, values } = setup;
+    opts.parseInWorkers?.({ keep: setup.fields, float32: setup.vectors });
     // The peeked records are taken below from `peeked`; this copy would otherwise stay alive for the whole
     // load (closures of prepareTable share its scope): 500 parsed studies, ≈ 50 MB of heap.
     peekRecords.length = 0;
@@ -307,8 +313,9 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
       stats.read++;
       if (item.error !== undefined) return rejectItem(item, item.error);
       if (!isRecord(item.value)) return rejectItem(item, notARecord(item.value));
-      // NDJSON: the objects (a study's `raw`) go to jsonb as the line's text, not serialized again.
-      const rec = item.json !== undefined ? objectsAsText(item.value, item.json) : item.value;
+      // NDJSON: the objects (a study's `raw`) go to jsonb as the line's text, not serialized again (a parsing
+      // worker made them so already).
+      const rec = item.shaped || item.json === undefined ? item.value : objectsAsText(item.value, item.json);
       const id = unbytes(rec[opts.idField]); // a long id from Arrow comes as bytes: the lookup needs its string
       if (id === null || id === undefined || id === '') return rejectItem(item, `missing id field "${opts.idField}"`);
       if (modelIndex >= 0) {
@@ -347,7 +354,8 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     };
     const rejectItem = (item: InputItem, reason: string) => {
       stats.rejected++;
-      opts.reject(item, reason);
+      // A record shaped by a parsing worker lacks the fields ct-load does not read: the rejects file gets the line's.
+      opts.reject(item.shaped ? { where: item.where, line: item.line, value: JSON.parse(item.json!) } : item, reason);
     };
 
     try {
@@ -497,6 +505,10 @@ interface TableSetup {
   vectorColumn?: string;
   dims?: number;
   tableModel?: string;
+  /** The record fields read: the loaded columns' (and the dates their precision columns come from). */
+  fields: string[];
+  /** The loaded vector columns. */
+  vectors: string[];
 }
 
 /** Check (or drop and create) the table; choose the columns to load; read the model the table holds. */
@@ -596,5 +608,6 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
     return from ? (r: Record<string, unknown>) => datePrecision(r[from]) : (r: Record<string, unknown>) => r[c];
   });
   const values = (rec: Record<string, unknown>) => getters.map((g) => g(rec));
-  return { plan, encoder: new RowEncoder(encCols, { digest: digest !== undefined }), values, vectorColumn, dims, tableModel };
+  const fields = [...new Set([...loadedNames, ...derived.values(), opts.idField])].filter((c) => !derived.has(c));
+  return { plan, encoder: new RowEncoder(encCols, { digest: digest !== undefined }), values, vectorColumn, dims, tableModel, fields, vectors };
 }
