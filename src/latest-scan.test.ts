@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { openInput } from './io/input.js';
 import { stringifyRecord } from './io/rawjson.js';
-import { dateNumber, planLatest, scanLine } from './latest-scan.js';
+import { dateNumber, LatestSlots, planLatest, scanLine } from './latest-scan.js';
 import { prepareInput, type PrepareOptions, type PrepareStats } from './prepare.js';
 
 const fixture = new URL('../../test/fixtures/prepare-mixed.ndjson', import.meta.url);
@@ -152,4 +152,33 @@ test('lines longer than the read buffer are scanned whole', async () => {
   const { file, pipe } = await both(text);
   assert.deepEqual(file.out.map((l) => JSON.parse(l).status), ['A2', 'B']);
   assert.deepEqual(file.stats, pipe.stats);
+});
+
+test('LatestSlots: finds every id it was given (NCT numbers, other ids, none) through growth and rehashing, as a Map would', () => {
+  const slots = new LatestSlots();
+  const model = new Map<string, number>();
+  const ids: Array<string | undefined> = [];
+  let lastOff = 0;
+  let x = 12345;
+  for (let i = 0; i < 50_000; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const r = x % 100;
+    const id = r < 3 ? undefined : r < 6 ? `other-${x % 997}` : `NCT${String(x % 40_000_000).padStart(8, '0')}`;
+    if (id !== undefined && model.has(id)) {
+      assert.equal(slots.find(id), model.get(id), id);
+      continue;
+    }
+    assert.equal(id === undefined ? -1 : slots.find(id), -1, `${id} is new`);
+    slots.add(id, (lastOff = i * 100_003), i % 1000, i + 1, 20240000 + (i % 28));
+    if (id !== undefined) model.set(id, slots.count - 1);
+    ids.push(id);
+  }
+  assert.equal(slots.count, ids.length);
+  for (const [id, slot] of model) assert.equal(slots.find(id), slot, id);
+  ids.forEach((id, slot) => assert.equal(slots.id(slot), id, `slot ${slot}`));
+  assert.equal(slots.find('NCT00000000'), model.get('NCT00000000') ?? -1);
+  assert.equal(slots.find('NCT1234567'), -1, 'seven digits: another form, never seen');
+  const last = ids.length - 1;
+  assert.equal(slots.off[last], lastOff, 'file offsets beyond 4 GB are kept exactly');
+  assert.ok(lastOff > 2 ** 32);
 });

@@ -336,11 +336,12 @@ export async function prepareInput(
   if ((opts.dedupe ?? 'latest') === 'latest' && input.format === 'ndjson' && input.sizeBytes !== undefined && input.name !== 'stdin') {
     const plan = await planLatest(input.name, input.name);
     if (plan) {
-      // The superseded lines are counted here: the second pass never reads them.
+      // The superseded lines are counted here: the second pass never reads them. It gets one line per study
+      // id, so it needs no map of the ids seen (≈ 150 bytes a study, 87 MB for the registry).
       stats.read += plan.duplicates;
       stats.studies += plan.duplicates;
       stats.duplicates += plan.duplicates;
-      return { records: prepareStream(plan.items(), { ...opts, dedupe: 'first' }, stats), bytesRead: () => plan.bytesRead };
+      return { records: prepareStream(plan.items(), { ...opts, dedupe: 'none' }, stats), bytesRead: () => plan.bytesRead };
     }
   }
   return { records: prepareStream(input, opts, stats), bytesRead: () => input.bytesRead };
