@@ -15,7 +15,7 @@
 // Usage: node bench/scale.mjs [--n 10000] [--keep]   (make bench-scale N=10000)
 //   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test): uses tables bench_scale_* of its own and
 //   drops them at the end; the files live in a temporary directory removed at the end (--keep leaves both).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -122,16 +122,16 @@ try {
   // The reference: psql \copy (FORMAT binary) of the same rows, encoded by ct-load's own encoder.
   const load = (input, table, ...more) => timed(node, [bin('ct-load'), input, '--table', table, '--create-table', '-q', ...more], { env: dbEnv });
   for (const t of Object.values(T)) await client.query(`DROP TABLE IF EXISTS ${t}`);
-  await client.query('CHECKPOINT');
+  await settle();
   const nd = row('ct-load from NDJSON', await load(f('embed.ndjson'), T.a), N);
-  await client.query('CHECKPOINT');
+  await settle();
   const ar = row('ct-load from Arrow', await load(f('embed.arrow'), T.b), N);
   await client.query(`DROP TABLE IF EXISTS ${T.j}`);
-  await client.query('CHECKPOINT');
+  await settle();
   const ar1 = row('ct-load from Arrow --jobs 1 (one connection, as psql)', await load(f('embed.arrow'), T.j, '--jobs', '1'), N);
   await client.query(`DROP TABLE IF EXISTS ${T.j}`);
   const refCopy = await psqlCopyReference(T.b, T.ref, f('embed.ndjson'), f('rows.pgcopy'));
-  await client.query('CHECKPOINT');
+  await settle();
   const refRow = row('psql \\copy (FORMAT binary), same rows', refCopy, N);
   drop('rows.pgcopy');
   rows.find((r) => r.step === 'ct-load from NDJSON').ratio = refRow.seconds / nd.seconds;
@@ -145,7 +145,7 @@ try {
   // Pipe mode as `make load PIPE=1 NO_EMBEDDINGS=1` runs it, with the fetch at its polite default of 1 request
   // (1,000 studies) a second: the pipeline keeps up when it takes little more than N / 1,000 seconds.
   // Peak RSS: the largest stage.
-  await client.query('CHECKPOINT');
+  await settle();
   const pipeline = `set -o pipefail; ${q(node)} ${q(bin('ct-fetch'))} --base-url ${q(apiUrl)} -q --tee ${q(f('pipe-fetch.ndjson'))}` +
     ` | ${q(node)} ${q(bin('ct-prepare'))} --dedupe none -q --tee ${q(f('pipe-prepare.ndjson'))}` +
     ` | ${q(node)} ${q(bin('ct-load'))} --table ${T.p} --create-table --no-embeddings -q`;
@@ -206,6 +206,16 @@ try {
   await client.end();
 }
 
+/**
+ * Before a timed database step: the files the steps before wrote go to disk first (`sync`; 2–3 GB each at
+ * N = 100,000, whose write-back otherwise competes with the server's WAL), and the server writes its dirty
+ * pages (CHECKPOINT), so that no step pays for the one before it.
+ */
+async function settle() {
+  execFileSync('sync');
+  await client.query('CHECKPOINT');
+}
+
 /** Encode the rows of `input` as ct-load would for `like`'s columns, then time psql \copy into a copy of it. */
 async function psqlCopyReference(like, table, input, binPath) {
   const { RowEncoder, COPY_HEADER, COPY_TRAILER } = await import(join(root, 'dist/src/load/copy-binary.js'));
@@ -224,5 +234,6 @@ async function psqlCopyReference(like, table, input, binPath) {
   }
   out.end(COPY_TRAILER);
   await once(out, 'finish');
+  await settle();
   return timed('psql', [URL_, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${table} (${names.join(', ')}) FROM '${binPath}' (FORMAT binary)`], { env: await sameCompression(client) });
 }
