@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { PREPARED_FIELDS, buildText, prepareStream, prepareStudy, sha256, stripNul, unescapeCommonMark, type PrepareStats } from './prepare.js';
+import { PREPARED_FIELDS, buildText, normalizeSpace, prepareStream, prepareStudy, sha256, stripNul, unescapeCommonMark, type PrepareStats } from './prepare.js';
 import type { InputItem } from './io/input.js';
 
 const fixture = new URL('../../test/fixtures/prepare-mixed.ndjson', import.meta.url);
@@ -136,4 +136,18 @@ test('dedupe latest: the latest version decides, also when an earlier one was fi
   const d = await run([old, moved], { keep: (r) => r.status !== 'OLD' });
   assert.deepEqual(d.out.map((r) => r.status), ['MOVED']);
   assert.equal(d.stats.out, 1);
+});
+
+test('normalizeSpace: what s.replace(/\\s+/g, " ").trim() gives, over random mixes of spaces, tabs, newlines and Unicode spaces', () => {
+  const alphabet = ['a', 'b', ' ', ' ', '\t', '\n', '\r', '\u00a0', '\u2003', '\u3000', '\ufeff', 'é'];
+  let x = 7;
+  for (let i = 0; i < 5000; i++) {
+    let str = '';
+    const n = i % 40;
+    for (let j = 0; j < n; j++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      str += alphabet[x % alphabet.length];
+    }
+    assert.equal(normalizeSpace(str), str.replace(/\s+/g, ' ').trim(), JSON.stringify(str));
+  }
 });
