@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { readNdjson, type InputItem, type NdjsonControl } from './input.js';
 import { parseWorkerCount, type WorkerParse } from './ndjson-parallel.js';
@@ -129,4 +130,20 @@ test('parseWorkerCount: CT_PARSE_WORKERS, else one worker when there is a second
   assert.equal(parseWorkerCount({ CT_PARSE_WORKERS: '0' }, 8), 0);
   assert.equal(parseWorkerCount({ CT_PARSE_WORKERS: '3' }, 1), 3);
   assert.equal(parseWorkerCount({ CT_PARSE_WORKERS: 'lots' }, 2), 1);
+});
+
+test('parsing workers in a process with nothing else to wait for (PGlite holds no socket): every line is read, and the process ends when the work does', () => {
+  const script = `
+    import { readNdjson } from ${JSON.stringify(new URL('./input.js', import.meta.url).href)};
+    async function* src() { for (let i = 0; i < 40; i++) yield Buffer.from(Array.from({ length: 500 }, (_, j) => JSON.stringify({ i, j, pad: 'x'.repeat(300) })).join('\\n') + '\\n'); }
+    let n = 0;
+    for await (const it of readNdjson(src(), 'x', { workers: { workers: 2 } })) if (it.shaped) n++;
+    process.stdout.write(String(n));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '20000', 'every line read before the process ended');
+  const script2 = script.replace("{ workers: 2 }", "{ workers: 1 }") + ';setTimeout(() => process.stdout.write(" timer"), 50)';
+  const r2 = spawnSync(process.execPath, ['--input-type=module', '-e', script2], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r2.stdout, '20000 timer', 'an idle worker does not hold the process up: it ends when its work does');
 });

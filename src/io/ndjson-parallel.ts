@@ -123,11 +123,18 @@ export async function* parallelNdjson(
     waiting.clear();
   };
   const start = () => {
-    const w = new Worker(new URL('./ndjson-worker.js', import.meta.url), { workerData: shape, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
-    w.unref(); // never what keeps the process alive
+    const w = new Worker(new URL('./ndjson-worker.js', import.meta.url), {
+      workerData: shape,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+      // node's own flags carry over to the worker, except the one a worker refuses (`node --input-type=module -e …`)
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+    });
+    // Kept alive only while it has a chunk: then the reader waits for it (PGlite holds no socket that would keep
+    // the process alive meanwhile); an idle worker never holds the process up.
+    w.unref();
     const slot = { w, inFlight: 0 };
     w.on('message', (r: ChunkResult) => {
-      slot.inFlight--;
+      if (--slot.inFlight === 0) w.unref();
       const p = waiting.get(r.seq);
       waiting.delete(r.seq);
       p?.resolve(r);
@@ -152,7 +159,7 @@ export async function* parallelNdjson(
       : new Promise<ChunkResult>((resolve, reject) => waiting.set(job.seq, { resolve, reject }));
     result.catch(() => undefined); // awaited in order below; a failure meanwhile is not unhandled
     if (!broken) {
-      slot.inFlight++;
+      if (slot.inFlight++ === 0) slot.w.ref();
       slot.w.postMessage(job, [job.buf.buffer as ArrayBuffer]);
     }
     queue.push({ seq: job.seq, buf, result });
