@@ -396,6 +396,7 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     recs[23] = { ...recs[23], embedding: (recs[23].embedding as number[]).slice(0, 5) };
     recs[30] = { ...recs[30], raw: { ...(recs[30].raw as object), note: 'naïve 试验 😀 "quoted" \\ back' } };
     recs[31] = { ...recs[31], nct_id: recs[29].nct_id }; // a repeated id, in another batch: the later record wins
+    recs[32] = { ...recs[32], title: 'a\u0000b', raw: { ...(recs[32].raw as object), nul: 'c\u0000d' } }; // NULs: removed, counted
     const lines = recs.map((r) => JSON.stringify(r));
     lines.splice(25, 0, '{not json', '', '[1, 2]');
     lines[40] = lines[40] + '\r';
@@ -413,7 +414,7 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
       assert.equal(/parsing the rest of stdin in 2 worker threads/.test(r.stderr), workers === '2', r.stderr);
       runs.push({ summary: summaryOf(r).replace(/, [0-9.]+ ?m?s \(.*$/, ''), rejects: readFileSync(rejects, 'utf8').replaceAll(t, 'TABLE') });
     }
-    assert.match(runs[0].summary, /^ct-load: 123 in, .* 6 rejected,/);
+    assert.match(runs[0].summary, /^ct-load: 123 in, .* 6 rejected, .*, 1 with NUL characters cleaned/);
     assert.equal(runs[1].summary, runs[0].summary);
     const [rejMain, rejWorkers] = runs.map((x) => x.rejects.trim().split('\n'));
     assert.equal(rejWorkers.length, rejMain.length);
@@ -437,7 +438,7 @@ function sharedCases(getBackend: () => Backend, tableBase: string) {
     const recs = records({ dims: 0 });
     recs[2].title = 'Bad\u0000Title';
     recs[5].conditions = ['A\u0000B'];
-    (recs[7].raw as Record<string, unknown>).note = 'x\u0000y';
+    recs[7] = { ...recs[7], raw: { ...(recs[7].raw as object), note: 'x\u0000y' } }; // not the shared study object: later tests read it
     const r = await run('ct-load', ['--table', t, '--create-table'], ndjson(recs), getBackend().db);
     assert.equal(r.code, 0, r.stderr);
     assert.match(summaryOf(r), /^ct-load: 40 in, 40 inserted, 0 updated, 0 unchanged, 0 rejected, 0 retried, 1 batches, 3 with NUL characters cleaned,/);
