@@ -1,5 +1,5 @@
 /**
- * NDJSON parsed on other cores: the lines go in chunks (about 1 MB, whole lines) to parsing workers
+ * NDJSON parsed on other cores: the lines go in chunks (0.5 MB or more, whole lines) to parsing workers
  * (ndjson-worker.ts), and their records come back in input order, numbered as readNdjson numbers them.
  *
  * A worker does what costs: decoding the line, JSON.parse (a study's nested `raw`, 1536 numbers of a vector),
@@ -68,7 +68,7 @@ export function parseWorkerCount(env: NodeJS.ProcessEnv = process.env, cores = a
   return cores >= 2 ? 1 : 0;
 }
 
-/** Bytes per chunk sent to a worker, at least (whole lines; a file is read in 1 MB pieces, each about one chunk). */
+/** Bytes per chunk sent to a worker, at least (whole lines). */
 const CHUNK_BYTES = 1 << 19;
 
 /**
@@ -96,7 +96,6 @@ class ShapedItem implements InputItem {
 }
 
 interface Pending {
-  seq: number;
   buf: Buffer;
   result: Promise<ChunkResult>;
 }
@@ -162,14 +161,14 @@ export async function* parallelNdjson(
       if (slot.inFlight++ === 0) slot.w.ref();
       slot.w.postMessage(job, [job.buf.buffer as ArrayBuffer]);
     }
-    queue.push({ seq: job.seq, buf, result });
+    queue.push({ buf, result });
   };
 
   // Reading: whole lines of at least CHUNK_BYTES per chunk; what follows the last `\n` waits for more.
   let carry: Buffer[] = [];
   let carried = 0;
   let ended = false;
-  let pendingHead = head.filter((b) => b.length > 0);
+  const pendingHead = head.filter((b) => b.length > 0);
   const next = async (): Promise<Buffer | undefined> => {
     if (pendingHead.length) return pendingHead.shift();
     const r = await source.next();
@@ -189,13 +188,6 @@ export async function* parallelNdjson(
       if (nl < 0 || carried + nl + 1 < CHUNK_BYTES) {
         carry.push(buf);
         carried += buf.length;
-        if (nl < 0 || carried < CHUNK_BYTES) continue;
-        // enough bytes now: cut at the last newline of the ones carried
-        const all = Buffer.concat(carry);
-        const cut = all.lastIndexOf(10) + 1;
-        send(all.subarray(0, cut));
-        carry = cut < all.length ? [all.subarray(cut)] : [];
-        carried = all.length - cut;
         continue;
       }
       send(carried ? Buffer.concat([...carry, buf.subarray(0, nl + 1)]) : buf.subarray(0, nl + 1));

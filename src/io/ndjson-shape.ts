@@ -7,7 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { parseLineText } from './ndjson-line.js';
-import { topLevelSpans } from './rawjson.js';
+import { lastTopLevelSpans } from './rawjson.js';
 import type { ChunkJob, ChunkResult, LineOut, WorkerParse } from './ndjson-parallel.js';
 
 /** A WorkerParse's fields as sets. */
@@ -46,17 +46,17 @@ function shapeLine(spec: Shape, b: Buffer, s: number, e: number, text: string, v
   // one byte (a bad byte sequence for one U+FFFD), so as many characters as bytes means one byte each: the
   // offsets are the same. Otherwise they are counted, which needs valid UTF-8; a line that is not sends the
   // objects' decoded text (with U+FFFD, as readNdjson has it). Bytes that are not valid UTF-8 go through
-  // ct-load's encoder decoded, as the text would.
+  // ct-load's encoder decoded, as the text would. Both are found at the first object of the line.
   const ascii = e - s === text.length;
-  const bytesOk = ascii || isUtf8(b.subarray(s, e));
+  let bytesOk = ascii;
   for (const k in value) {
     if (keep && !keep.has(k)) continue;
     if (k === '__proto__') continue; // an own property of that name: assigning would set the prototype
     let x = value[k];
     if (isObject(x)) {
       if (!spans) {
-        spans = new Map();
-        for (const [key, a, z] of topLevelSpans(text) ?? []) spans.set(key, [a, z]);
+        spans = lastTopLevelSpans(text) ?? new Map();
+        bytesOk ||= isUtf8(b.subarray(s, e));
       }
       const at = spans.get(k);
       if (at && text.charCodeAt(at[0]) === 0x7b) {

@@ -165,6 +165,15 @@ export function topLevelSpans(json: string): Array<[key: string, start: number, 
   }
 }
 
+/** topLevelSpans by key, the last one of a repeated key (the value JSON.parse keeps). */
+export function lastTopLevelSpans(json: string): Map<string, [start: number, end: number]> | undefined {
+  const spans = topLevelSpans(json);
+  if (!spans) return undefined;
+  const last = new Map<string, [number, number]>();
+  for (const [k, s, e] of spans) last.set(k, [s, e]);
+  return last;
+}
+
 /**
  * The record parsed from `json`, with each top-level field that holds an object (not an array) replaced by
  * its text as a RawJson: for a writer that would serialize it again (the Arrow writer's JSON columns,
@@ -182,10 +191,8 @@ export function objectsAsText(rec: Record<string, unknown>, json: string): Recor
     }
   }
   if (!has) return rec;
-  const spans = topLevelSpans(json);
-  if (!spans) return rec;
-  const last = new Map<string, [number, number]>();
-  for (const [k, s, e] of spans) last.set(k, [s, e]);
+  const last = lastTopLevelSpans(json);
+  if (!last) return rec;
   for (const k in rec) {
     const v = rec[k];
     const at = last.get(k);

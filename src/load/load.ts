@@ -10,6 +10,7 @@
  */
 import { DataError, RuntimeError } from '../io/errors.js';
 import { notARecord, type InputItem } from '../io/input.js';
+import type { WorkerParse } from '../io/ndjson-parallel.js';
 import { objectsAsText, RawJson, unbytes, Utf8Text } from '../io/rawjson.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { connect as openDb, type ConnectOptions, type Db, type Target } from './connection.js';
@@ -66,7 +67,7 @@ export interface LoadOptions {
    * Called once the table's columns are known, with the fields each record is read for and its vector fields:
    * the caller may have the rest of the input parsed in worker threads, shaped so (Input.parseInWorkers).
    */
-  parseInWorkers?: (shape: { keep: string[]; float32: string[] }) => void;
+  parseInWorkers?: (shape: Omit<WorkerParse, 'workers'>) => void;
   /** Backoff base (ms) between retries; tests make it small. */
   retryBaseMs?: number;
   connect?: (target: Target, applicationName: string, opts?: ConnectOptions) => Promise<Db>;
