@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { tableFromIPC } from 'apache-arrow';
+import { float32Value } from '../src/io/f32json.js';
 import { mockVector, startOpenAIMock, type OpenAIMock } from './mocks/openai-mock.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -75,7 +76,11 @@ before(() => {
 function assertVector(actual: unknown, expected: Float32Array, what: string): void {
   assert.ok(Array.isArray(actual), `${what}: no vector`);
   assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) if (actual[i] !== expected[i]) assert.fail(`${what}[${i}]: ${actual[i]} != ${expected[i]}`);
+  // Exactly the float32's shortest text (which reads back as that float32).
+  for (let i = 0; i < expected.length; i++) {
+    const want = float32Value(expected[i]!);
+    if (actual[i] !== want || Math.fround(want) !== expected[i]) assert.fail(`${what}[${i}]: ${actual[i]} != ${want} (${expected[i]})`);
+  }
 }
 
 /** Numbers from the summary line, e.g. `12 texts sent` → summaryNumber(s, 'texts sent'). */
@@ -113,9 +118,13 @@ describe('hash provider (offline)', () => {
       const v = r.embedding as number[];
       assert.equal(v.length, 1536);
       assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-5);
-      assert.ok(v.every((x) => Math.fround(x) === x), 'float32-exact');
+      // Each number is its float32's shortest text: it reads back as that float32, and is that text's double.
+      assert.ok(v.every((x) => float32Value(Math.fround(x)) === x), 'shortest float32 text');
       assert.equal(r.embedding_model, 'hash/fh-v2@1536');
     }
+    const texts = [...a.stdout.matchAll(/"embedding":\[([^\]]*)\]/g)].map((m) => m[1]!);
+    assert.equal(texts.length, 40);
+    for (const t of texts) for (const x of t.split(',')) assert.ok(x.replace(/e.*$/, '').replace(/\D/g, '').replace(/^0+/, '').length <= 9, `${x}: more than 9 digits`);
     assert.match(a.stderr, /ct-embed: 40 records, 40 embedded, 0 empty, 0 rejected/);
   });
 
@@ -126,7 +135,8 @@ describe('hash provider (offline)', () => {
     assert.equal(table.numRows, 40);
     assert.equal(String(table.schema.fields.find((f) => f.name === 'embedding')!.type), 'FixedSizeList[16]<Float32>');
     const ndj = lines((await run(['--provider', 'hash', '--dimensions', '16', '-q'], preparedText)).stdout);
-    assert.deepEqual(Array.from(table.getChild('embedding')!.get(3)!), ndj[3]!.embedding);
+    // The same float32 values (NDJSON spells each as its shortest text).
+    assert.deepEqual(Array.from(table.getChild('embedding')!.get(3)!), Array.from(Float32Array.from(ndj[3]!.embedding as number[])));
   });
 
   test('a non-trials dataset with --text-field and --template; empty texts pass through', async () => {

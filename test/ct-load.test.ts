@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ArrowEncoder } from '../src/io/arrow.js';
+import { float32Values } from '../src/io/f32json.js';
 import { prepareStudy, type PreparedRecord } from '../src/prepare.js';
 import { parseTableName } from '../src/load/schema.js';
 import { modelProbeSql, openSearchTarget } from '../src/search/search.js';
@@ -685,7 +686,10 @@ describe('ct-load against PostgreSQL', () => {
       assert.equal(ra.where, `${arrowPath}:6`);
       assert.equal(ra.reason, rn.reason);
       assert.match(ra.reason, /field "enrollment": expected an integer, got "many"/);
-      assert.deepEqual(ra.record, recs[5]);
+      // The same record; Arrow's float32 values are spelled as their shortest text (the NDJSON line as it was).
+      const r5 = recs[5] as Rec;
+      assert.deepEqual(ra.record, { ...r5, embedding: float32Values(r5.embedding as number[]) });
+      assert.deepEqual(rn.record, r5);
     } finally {
       for (const t of Object.values(tables)) await backend.query(`DROP TABLE IF EXISTS ${q(t)}`);
     }

@@ -2,14 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Rec } from '../io/arrow.js';
 import type { Embedded } from './embed.js';
+import { float32Values } from '../io/f32json.js';
 import { closingBrace, embeddedOutput } from './output.js';
 
 const LABEL = 'hash/fh-v2@4';
 const VEC = Float32Array.from([0.1, -0.25, 1e-7, 0.3333333432674408]);
 
-/** What ct-embed wrote before the fast path: the record re-serialized with the two fields. */
+/** The record re-serialized with the two fields (the vector as the numbers of its text). */
 const slow = (rec: Rec, v: Float32Array | null, field = 'embedding') =>
-  JSON.stringify({ ...rec, [field]: v ? Array.from(v) : null, embedding_model: v ? LABEL : null });
+  JSON.stringify({ ...rec, [field]: v ? float32Values(v) : null, embedding_model: v ? LABEL : null });
 
 const embedded = (line: string | undefined, v: Float32Array | null, rec: Rec = JSON.parse(line!)): Embedded => ({
   item: { where: 'stdin:1', line: 1, value: rec, json: line },

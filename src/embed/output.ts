@@ -2,9 +2,9 @@
  * How ct-embed writes a record with its vector, without serializing the record again.
  *
  * NDJSON: the input line as read, with the two new fields appended before its closing brace; the vector's
- * text comes from float32Json (the text JSON.stringify gives, faster). A canonical line (as JSON.stringify
- * or any ct-pipeline tool writes it) gives exactly the bytes of `JSON.stringify({...rec, field: vector,
- * embedding_model})`; another line keeps its own spelling of the fields it had (white space, escapes, number
+ * text comes from float32Json (each number the shortest decimal that reads back as the same float32). A
+ * canonical line (as JSON.stringify or any ct-pipeline tool writes it) gives exactly the bytes of
+ * `JSON.stringify({...rec, field: float32Values(vector), embedding_model})`; another line keeps its own spelling of the fields it had (white space, escapes, number
  * forms, duplicate keys: a JSON reader gets the same values either way). A record that already has the
  * vector field or `embedding_model`, or comes from Arrow (no line), is serialized whole, the vector spliced in
  * as its text.

@@ -43,12 +43,24 @@ function roundTrip(records: Rec[], maxRows = 2): Rec[] {
 }
 
 test('scalars, string lists, nested objects and float32 vectors come back equal', () => {
-  const v = Array.from(new Float32Array([0.1, -0.25, 3]));
+  const v = [0.1, -0.25, 3, 0.33333334]; // float32 values as their shortest text spells them
   const recs = [
     { id: 'a', n: 1, f: 1.5, ok: true, tags: ['x', 'y'], raw: { deep: [1, { k: 'v' }] }, emb: v, none: null },
     { id: 'b', n: -7, f: 2, ok: false, tags: [], raw: { deep: [] }, emb: v.map((x) => -x), none: null },
   ];
   assert.deepEqual(roundTrip(recs), recs);
+  const enc = new ArrowEncoder(2);
+  enc.push(recs[0]!);
+  const col = tableFromIPC(enc.end()).schema.fields.find((f) => f.name === 'emb')!;
+  assert.equal(String(col.type), 'FixedSizeList[4]<Float32>');
+});
+
+test('a float32 vector in the spelling of its doubles (17 digits) is stored as float32 and comes back in the short one', () => {
+  const wide = Array.from(new Float32Array([0.1, -0.25, 3, 1 / 3]));
+  assert.deepEqual(wide, [0.10000000149011612, -0.25, 3, 0.3333333432674408]);
+  const out = roundTrip([{ id: 'a', emb: wide }, { id: 'b', emb: wide }]);
+  assert.deepEqual(out[0], { id: 'a', emb: [0.1, -0.25, 3, 0.33333334] });
+  assert.deepEqual(Float32Array.from(out[1]!.emb as number[]), Float32Array.from(wide));
 });
 
 test('fields appearing after the first batch, misfitting values and absent fields are carried, not dropped', () => {
@@ -63,13 +75,17 @@ test('fields appearing after the first batch, misfitting values and absent field
   assert.deepEqual(roundTrip(recs), recs);
 });
 
-test('vectors that are not exactly float32 keep full precision; length changes are carried', () => {
+test('vectors that are not float32 values keep full precision; length changes are carried', () => {
   const recs = [
-    { id: 'a', v: [0.1, 0.2] },
+    { id: 'a', v: [0.1, 0.123456789012] },
     { id: 'b', v: [0.3, 0.4] },
     { id: 'c', v: [0.5, 0.6, 0.7] },
   ];
   assert.deepEqual(roundTrip(recs), recs);
+  const enc = new ArrowEncoder(2);
+  enc.push(recs[0]!);
+  const col = tableFromIPC(enc.end()).schema.fields.find((f) => f.name === 'v')!;
+  assert.equal(String(col.type), 'FixedSizeList[2]<Float64>');
 });
 
 test('the schema marks JSON columns and the extra column', () => {
@@ -98,9 +114,9 @@ function readBack(bytes: Buffer, opts: Parameters<typeof batchToRecords>[1]): Re
 test('float32Vectors: float32 vectors come back as Float32Array views that print as arrays; others as before', () => {
   const enc = new ArrowEncoder(2);
   const recs = [
-    { id: 'a', emb: Array.from(new Float32Array([0.1, -0.25, 3])), f64: [0.1, 0.2], tags: ['x'] },
+    { id: 'a', emb: [0.1, -0.25, 3], f64: [0.1, 0.123456789012], tags: ['x'] },
     { id: 'b', emb: null, f64: [0.3, 0.4], tags: [] },
-    { id: 'c', emb: Array.from(new Float32Array([1, 2, 3])), f64: [0.5, 0.6], tags: ['y', 'z'] },
+    { id: 'c', emb: [1, 2, 3], f64: [0.5, 0.6], tags: ['y', 'z'] },
   ];
   const bytes = Buffer.concat([...recs.map((r) => enc.push(r) ?? Buffer.alloc(0)), enc.end()]);
   const views = readBack(bytes, { float32Vectors: true });
@@ -108,6 +124,7 @@ test('float32Vectors: float32 vectors come back as Float32Array views that print
   assert.equal(views[1].emb, null);
   assert.ok((views[0].emb as Float32Array).buffer.byteLength > 12, 'a view into the batch, not a copy');
   assert.deepEqual(Array.from(views[2].emb as Float32Array), recs[2].emb);
+  assert.equal((views[0].emb as Float32Array)[0], Math.fround(0.1), 'the float32 itself');
   assert.deepEqual(JSON.parse(JSON.stringify(views)), recs, 'JSON shows the vectors as arrays');
   assert.ok(Array.isArray(views[0].f64), 'float64 lists stay number[]');
   const plain = readBack(bytes, {});

@@ -3,7 +3,8 @@
  *
  * The schema is derived from the first batch: booleans → Bool, integers that fit → Int32, other numbers
  * → Float64, strings → Utf8, string lists → List<Utf8>, equal-length number lists → FixedSizeList<Float32>
- * (Float64 when a value is not exactly a float32), and anything else (objects, mixed lists, fields that are
+ * (Float64 when a value is not a float32's: its exact value or its shortest text's, see f32json.ts; float32
+ * values read back as the latter, so NDJSON → Arrow → NDJSON gives the same text), and anything else (objects, mixed lists, fields that are
  * null throughout the first batch) → Utf8 holding JSON text, marked `ct-pipeline:encoding=json` in the
  * field metadata so that reading restores the value.
  *
@@ -18,10 +19,12 @@ import {
   Bool,
   Field,
   FixedSizeList,
+  Float,
   Float32,
   Float64,
   Int32,
   List,
+  Precision,
   RecordBatch,
   RecordBatchFileWriter,
   RecordBatchStreamWriter,
@@ -36,6 +39,7 @@ import {
   type DataType,
   type Vector,
 } from 'apache-arrow';
+import { float32Value, float32Values, isFloat32Number } from './f32json.js';
 import { RawJson, Utf8Text } from './rawjson.js';
 
 export type Rec = Record<string, unknown>;
@@ -58,9 +62,10 @@ const isNumList = (v: unknown): v is ArrayLike<number> =>
   v instanceof Float32Array ||
   v instanceof Float64Array ||
   (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x)));
+/** Is every number a float32's (its exact value, or the double of its text: see f32json.ts)? */
 const isF32Exact = (v: ArrayLike<number>): boolean => {
   if (v instanceof Float32Array) return true;
-  for (let i = 0; i < v.length; i++) if (Math.fround(v[i]) !== v[i]) return false;
+  for (let i = 0; i < v.length; i++) if (!isFloat32Number(v[i]!)) return false;
   return true;
 };
 
@@ -278,7 +283,7 @@ export const UTF8_BYTES_MIN = 256;
  */
 export class Float32Vector extends Float32Array {
   toJSON(): number[] {
-    return Array.from(this);
+    return float32Values(this);
   }
 }
 
@@ -345,10 +350,11 @@ function cellReader(field: Field, vector: Vector, opts: ReadOptions): CellReader
         const { byteOffset } = values;
         return (row) => (vector.isValid(row) ? new Float32Vector(buffer, byteOffset + (base + row * dim) * 4, dim) : null);
       }
+      const list = values instanceof Float32Array ? float32Values : (a: Float64Array) => Array.from(a);
       return (row) => {
         if (!vector.isValid(row)) return null;
         const s = base + row * dim;
-        return Array.from(values.subarray(s, s + dim));
+        return list(values.subarray(s, s + dim) as Float32Array & Float64Array);
       };
     }
   }
@@ -443,6 +449,8 @@ export function plainConverter(t: DataType): Conv {
     }
     case Type.Int:
       return (t as unknown as { bitWidth: number }).bitWidth === 64 ? int64 : same;
+    case Type.Float:
+      return (t as Float).precision === Precision.SINGLE ? (v) => float32Value(v as number) : same;
     case Type.Date:
       return (v) => new Date(asMs(v)).toISOString().slice(0, 10);
     case Type.Timestamp:
