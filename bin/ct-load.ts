@@ -9,6 +9,7 @@ import { CONNECTION_OPTIONS, chooseTarget, connect } from '../src/load/connectio
 import { describeIndex } from '../src/load/index.js';
 import { newestValue } from '../src/load/newest.js';
 import { loadRecords, newLoadStats } from '../src/load/load.js';
+import { availableParallelism } from 'node:os';
 import { parseWorkerCount } from '../src/io/ndjson-parallel.js';
 import { tableOption } from '../src/load/schema.js';
 
@@ -91,10 +92,12 @@ runTool(TOOL, async () => {
           index: a.index, maintenanceWorkMem: a.maintenanceWorkMem, versionField: a.versionField, allowOlder: a.allowOlder,
           applicationName: TOOL,
           reject: (item, reason) => rejects.reject(item, reason),
-          parseInWorkers: (shape) => {
-            const workers = parseWorkerCount();
+          parseInWorkers: (shape, worthIt) => {
+            const workers = parseWorkerCount(process.env, availableParallelism(), worthIt);
             if (workers > 0 && input.parseInWorkers?.({ ...shape, workers }) && process.env.CT_DEBUG) {
               log(`parsing the rest of ${input.name} in ${workers} worker thread${workers === 1 ? '' : 's'}`);
+            } else if (workers === 0 && process.env.CT_DEBUG) {
+              log(`parsing ${input.name} on the main thread${worthIt ? '' : ' (vectors in the short spelling)'}`);
             }
           },
           log: (m) => {

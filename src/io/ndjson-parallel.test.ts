@@ -130,6 +130,8 @@ test('parseWorkerCount: CT_PARSE_WORKERS, else one worker when there is a second
   assert.equal(parseWorkerCount({ CT_PARSE_WORKERS: '0' }, 8), 0);
   assert.equal(parseWorkerCount({ CT_PARSE_WORKERS: '3' }, 1), 3);
   assert.equal(parseWorkerCount({ CT_PARSE_WORKERS: 'lots' }, 2), 1);
+  assert.equal(parseWorkerCount({}, 8, false), 0);
+  assert.equal(parseWorkerCount({ CT_PARSE_WORKERS: '1' }, 2, false), 1, 'the setting wins');
 });
 
 test('parsing workers in a process with nothing else to wait for (PGlite holds no socket): every line is read, and the process ends when the work does', () => {

@@ -57,15 +57,15 @@ export interface ChunkResult {
 
 /**
  * How many parsing workers a tool starts: CT_PARSE_WORKERS (0: parse on the main thread), else one when the
- * machine has a second core.
+ * machine has a second core and the tool says a worker pays off (`worthIt`).
  */
-export function parseWorkerCount(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+export function parseWorkerCount(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), worthIt = true): number {
   const v = env.CT_PARSE_WORKERS?.trim();
   if (v) {
     const n = Number(v);
     if (Number.isInteger(n) && n >= 0 && n <= 64) return n;
   }
-  return cores >= 2 ? 1 : 0;
+  return cores >= 2 && worthIt ? 1 : 0;
 }
 
 /** Bytes per chunk sent to a worker, at least (whole lines). */

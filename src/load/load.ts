@@ -9,6 +9,7 @@
  * whole batch: its transaction never committed, so nothing of it is visible.
  */
 import { DataError, RuntimeError } from '../io/errors.js';
+import { float32Value } from '../io/f32json.js';
 import { notARecord, type InputItem } from '../io/input.js';
 import type { WorkerParse } from '../io/ndjson-parallel.js';
 import { objectsAsText, RawJson, unbytes, Utf8Text } from '../io/rawjson.js';
@@ -65,9 +66,10 @@ export interface LoadOptions {
   onBatch?: (stats: LoadStats) => void;
   /**
    * Called once the table's columns are known, with the fields each record is read for and its vector fields:
-   * the caller may have the rest of the input parsed in worker threads, shaped so (Input.parseInWorkers).
+   * the caller may have the rest of the input parsed in worker threads, shaped so (Input.parseInWorkers);
+   * `worthIt`: the vectors are spelled long (longVectorText), where a worker pays off.
    */
-  parseInWorkers?: (shape: Omit<WorkerParse, 'workers'>) => void;
+  parseInWorkers?: (shape: Omit<WorkerParse, 'workers'>, worthIt: boolean) => void;
   /** Backoff base (ms) between retries; tests make it small. */
   retryBaseMs?: number;
   connect?: (target: Target, applicationName: string, opts?: ConnectOptions) => Promise<Db>;
@@ -183,7 +185,7 @@ export async function loadRecords(items: AsyncIterable<InputItem>, opts: LoadOpt
     // Only records with vectors: parsing 1536 numbers a line is what makes ct-load wait for its input (from NDJSON
     // 100,000 embedded studies: 47.6 → 38.1 s); without them the server is the bound, and a worker only costs
     // memory (--no-embeddings over 100,000 prepared studies: 25.6 → 26.7 s, 173 → 235 MB).
-    if (setup.vectors.length) opts.parseInWorkers?.({ keep: setup.fields, float32: setup.vectors });
+    if (setup.vectors.length) opts.parseInWorkers?.({ keep: setup.fields, float32: setup.vectors }, longVectorText(peekRecords, setup.vectors));
     // The peeked records are taken below from `peeked`; this copy would otherwise stay alive for the whole
     // load (closures of prepareTable share its scope): 500 parsed studies, ≈ 50 MB of heap.
     peekRecords.length = 0;
@@ -614,4 +616,29 @@ async function prepareTable(db: Db, opts: LoadOptions, peek: Record<string, unkn
   const values = (rec: Record<string, unknown>) => getters.map((g) => g(rec));
   const fields = [...new Set([...loadedNames, ...derived.values(), opts.idField])].filter((c) => !derived.has(c));
   return { plan, encoder: new RowEncoder(encCols, { digest: digest !== undefined }), values, vectorColumn, dims, tableModel, fields, vectors };
+}
+
+/**
+ * Are the peeked vectors spelled long: most numbers not the shortest text of their float32 (the 17 digits of
+ * the double a float32 widens to, as ct-embed wrote vectors before, or other doubles)? Parsing those on the
+ * main thread is what a parsing worker saves; the short spelling parses in about half the time, and then a
+ * worker costs more than it saves (10,000 embedded studies: 8.1–11.4 s and 157–163 MB on the main thread,
+ * 9.7–12.4 s and 196–202 MB with a worker, three runs each, alternating).
+ */
+export function longVectorText(recs: Record<string, unknown>[], fields: string[]): boolean {
+  let long = 0;
+  let n = 0;
+  for (const r of recs.slice(0, 8)) {
+    for (const f of fields) {
+      const v = r[f];
+      if (!Array.isArray(v)) continue;
+      for (let i = 0; i < v.length && i < 64; i++) {
+        const x: unknown = v[i];
+        if (typeof x !== 'number' || x === 0) continue;
+        n++;
+        if (float32Value(x) !== x) long++;
+      }
+    }
+  }
+  return long * 2 > n;
 }
