@@ -16,6 +16,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { RuntimeError } from './io/errors.js';
 import { parseNdjsonLine, type InputItem } from './io/input.js';
 import { checkInterrupted } from './io/signals.js';
+import { hash, NCT_FORM } from './util/study-ids.js';
 
 const key = (k: string) => Buffer.from(`"${k}"`);
 const STUDIES = key('studies');
@@ -222,7 +223,6 @@ export async function planLatest(path: string, name: string): Promise<LatestPlan
 }
 
 /** `NCT` and eight digits: such an id is kept as its number. */
-const NCT_FORM = /^NCT\d{8}$/;
 
 /**
  * The first pass's slots (a study, or a line that is not one): where its chosen line is, its number and date,
@@ -313,13 +313,6 @@ export class LatestSlots {
     this.table = new Int32Array(size);
     for (let slot = 0; slot < this.count; slot++) if (this.nct[slot]! >= 0) this.insert(this.nct[slot]!, slot);
   }
-}
-
-/** An integer hash (murmur3's finalizer): NCT numbers are dense, linear probing wants them spread. */
-function hash(k: number): number {
-  k = Math.imul(k ^ (k >>> 16), 0x85ebca6b);
-  k = Math.imul(k ^ (k >>> 13), 0xc2b2ae35);
-  return (k ^ (k >>> 16)) >>> 0;
 }
 
 function sameStudy(v: unknown, id: string, date: string | null): boolean {

@@ -12,6 +12,7 @@ import { RuntimeError } from './io/errors.js';
 import type { Input, InputItem } from './io/input.js';
 import { planLatest } from './latest-scan.js';
 import { RawJson } from './io/rawjson.js';
+import { StudyIdSet } from './util/study-ids.js';
 
 export interface Intervention {
   type: string | null;
@@ -360,9 +361,11 @@ export async function* prepareStream(
   stats: PrepareStats,
 ): AsyncGenerator<PreparedRecord> {
   const dedupe = opts.dedupe ?? 'latest';
-  // slot −1: the id's latest version so far was filtered out (or, without a spool, is already out).
+  // --dedupe latest: each id's spool slot, −1 when its latest version so far was filtered out.
   const seen = new Map<string, { slot: number; updated: string | null; listed: boolean }>();
   const spool = dedupe === 'latest' ? new Spool(opts.spoolDir ?? tmpdir()) : undefined;
+  // --dedupe first needs only the ids seen: ≈ 8 bytes each instead of a Map entry's ≈ 150.
+  const firstSeen = dedupe === 'first' ? new StudyIdSet() : undefined;
   const order: string[] = []; // ids in first-seen order of a version that passed (latest mode)
   let kept = 0; // distinct studies kept, for --limit
   try {
@@ -386,11 +389,26 @@ export async function* prepareStream(
           opts.reject(sub, 'missing protocolSection.identificationModule.nctId');
           continue;
         }
+        if (dedupe !== 'latest') {
+          if (firstSeen?.has(id)) {
+            stats.duplicates++;
+            continue;
+          }
+          if (opts.limit !== undefined && kept >= opts.limit) break outer;
+          // A filtered-out study's id counts as seen too, so a later copy of it is not taken as new.
+          firstSeen?.add(id);
+          const rec = await prepareOne(sub.value, sub.json, opts, stats);
+          if (!rec) continue;
+          kept++;
+          stats.out++;
+          yield rec;
+          continue;
+        }
         const updated = date(obj(obj(obj(sub.value).protocolSection).statusModule).lastUpdatePostDateStruct);
         const prev = seen.get(id);
-        if (prev && dedupe !== 'none') {
+        if (prev) {
           stats.duplicates++;
-          if (dedupe === 'latest' && newer(updated, prev.updated)) {
+          if (newer(updated, prev.updated)) {
             // The latest version decides, filters included: dedupe first, then filter.
             prev.updated = updated;
             const rec = await prepareOne(sub.value, sub.json, opts, stats);
@@ -407,19 +425,12 @@ export async function* prepareStream(
         const rec = await prepareOne(sub.value, sub.json, opts, stats);
         if (!rec) {
           // Filtered out: remember the id (and its date) so an older duplicate is not taken as new.
-          if (dedupe !== 'none') seen.set(id, { slot: -1, updated, listed: false });
+          seen.set(id, { slot: -1, updated, listed: false });
           continue;
         }
         kept++;
-        if (spool) {
-          const slot = spool.add(rec);
-          seen.set(id, { slot, updated: rec.last_update_posted, listed: true });
-          order.push(id);
-        } else {
-          if (dedupe !== 'none') seen.set(id, { slot: -1, updated: rec.last_update_posted, listed: true });
-          stats.out++;
-          yield rec;
-        }
+        seen.set(id, { slot: spool!.add(rec), updated: rec.last_update_posted, listed: true });
+        order.push(id);
       }
     }
     if (spool) {
