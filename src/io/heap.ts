@@ -55,9 +55,17 @@ export function tightenHeapGrowth(): void {
  * young generation costs 20–30 % of the time (more objects live long enough to be copied and promoted) for
  * little memory (172 → 175 MB with NDJSON out): so the young generation grows as V8 wants while records are
  * read and none of their texts goes into a batch, and stops growing again when texts do.
+ *
+ * ct-load keeps it small too while it reads Arrow or Parquet: each batch body comes in a fresh buffer of its own
+ * (≈ 8 MB for 5,000 rows with 1536-d vectors), freed only when the object holding it is collected. With V8's
+ * young generation (grown to 16 MB semi-spaces) those buffers piled up between collections: 10,000 embedded
+ * studies from Arrow peaked at 179 MB, 100,000 at 219 MB (3.5 s and 23.7 s); with the small one 166 and
+ * 172 MB, flat, and faster (2.4 s and 21.6 s). From NDJSON, parsed on the main thread, it cost 14–17 % more
+ * time (for 40 MB less), so there V8 grows it as it wants.
  * `--max-semi-space-size` would be the plain way, but V8 reads it only when node starts;
  * `--semi-space-growth-factor` is read at each scavenge, so it can be set at any time: 1 keeps the
- * semi-spaces at the size they have, 2 is V8's default. A node flag of the user (`--max-semi-space-size`,
+ * semi-spaces at the size they have, 2 is V8's default (given on node's command line, V8 raises a factor
+ * below 2 to 2 when it sets up the heap: `node --semi-space-growth-factor=1` still grew them to 16 MB). A node flag of the user (`--max-semi-space-size`,
  * `--min-semi-space-size`, `--semi-space-growth-factor`, on the command line or in NODE_OPTIONS) or
  * CT_SMALL_YOUNG_GENERATION=0 leaves V8 alone.
  */
@@ -96,8 +104,8 @@ let young: boolean | undefined;
 let tunable: boolean | undefined;
 
 /**
- * Keep the young generation at the size it has (true) or let it grow as V8 does (false). ct-embed's launcher
- * calls it before the CLI's modules load (`src/io/small-young-generation.ts`).
+ * Keep the young generation at the size it has (true) or let it grow as V8 does (false). ct-embed's and
+ * ct-load's launchers call it before the CLI's modules load (`src/io/small-young-generation.ts`).
  */
 export function smallYoungGeneration(small: boolean): void {
   tunable ??= youngGenerationTunable();

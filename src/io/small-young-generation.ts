@@ -1,5 +1,5 @@
 /**
- * Imported by ct-embed's launcher (bin/ct-embed) before it imports the CLI: a small young generation from the
+ * Imported by ct-embed's and ct-load's launchers (bin/ct-embed, bin/ct-load) before they import the CLI: a small young generation from the
  * start (src/io/heap.ts, YoungGeneration). Loading the CLI's modules alone grew the semi-spaces to 8 MB, so
  * this cannot wait for the CLI's first statement (static imports all load before any of them runs).
  */
