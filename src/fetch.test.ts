@@ -12,6 +12,13 @@ import { RawJson } from './io/rawjson.js';
 import { fetchStudies, freshStart, listParams, nctIdOf, sameParams, type PagingState, type StartPoint } from './fetch.js';
 import { BadRequest, StudiesClient, type Study } from './fetch/client.js';
 import { dropResumeSource, findResume, replaySaved } from './fetch/resume.js';
+import { StudyIdSet } from './util/study-ids.js';
+
+const idSet = (list: string[]) => {
+  const set = new StudyIdSet();
+  for (const id of list) set.add(id);
+  return set;
+};
 import { loadStudies, startCtgovMock, type CtgovMock } from '../test/mocks/ctgov-mock.js';
 
 // compiled to dist/src/fetch.test.js -> ../../ is the project root
@@ -219,7 +226,7 @@ describe('fetchStudies against the mock', () => {
       // As if 12 studies (pages of 6) were saved, with a token the server no longer honours.
       const start: StartPoint = {
         state: { params: {}, pages: 2, studies: 12, next_page_token: 'eyJ2IjoxfQ', last_nct_id: null, total: 40 },
-        seen: new Set(ids(STUDIES.slice(0, 12)) as string[]),
+        seen: idSet(ids(STUDIES.slice(0, 12)) as string[]),
         anonymous: 0,
       };
       const m = memorySink(12);
@@ -241,7 +248,7 @@ describe('fetchStudies against the mock', () => {
       assert.equal(nctIdOf(all.written[0]!), undefined);
       const start: StartPoint = {
         state: { params, pages: 1, studies: 5, next_page_token: 'bad-token', last_nct_id: null, total: 40 },
-        seen: new Set(),
+        seen: new StudyIdSet(),
         anonymous: 5,
       };
       const m = memorySink(5);
@@ -263,7 +270,7 @@ describe('fetchStudies against the mock', () => {
     const m = memorySink();
     const start: StartPoint = {
       state: { params: {}, pages: 3, studies: 0, next_page_token: null, last_nct_id: null, total: 0 },
-      seen: new Set(),
+      seen: new StudyIdSet(),
       anonymous: 0,
     };
     const stats = await fetchStudies({ client: c, pageSize: 5, start, sink: m.sink });

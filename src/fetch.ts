@@ -4,6 +4,7 @@
  */
 import { RuntimeError } from './io/errors.js';
 import { RawJson } from './io/rawjson.js';
+import { StudyIdSet } from './util/study-ids.js';
 import { BadRequest, type StudiesClient, type StudiesPage, type Study } from './fetch/client.js';
 
 /** The listing parameters every page repeats (everything except pageToken, pageSize and countTotal). */
@@ -61,7 +62,7 @@ export interface PagingState {
 export interface StartPoint {
   state: PagingState;
   /** nct_ids already saved: never written again (also the fallback when a saved token is rejected). */
-  seen: Set<string>;
+  seen: StudyIdSet;
   /** Saved studies without an nct_id (a --fields list without NCTId): skipped by position on a restart. */
   anonymous: number;
 }
@@ -69,7 +70,7 @@ export interface StartPoint {
 export function freshStart(params: ListParams): StartPoint {
   return {
     state: { params, pages: 0, studies: 0, next_page_token: null, last_nct_id: null, total: null },
-    seen: new Set(),
+    seen: new StudyIdSet(),
     anonymous: 0,
   };
 }

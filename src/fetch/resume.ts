@@ -11,6 +11,7 @@ import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { lockForWriting } from '../io/atomic-file.js';
 import { RuntimeError, UsageError } from '../io/errors.js';
 import { openInput } from '../io/input.js';
+import { StudyIdSet } from '../util/study-ids.js';
 import type { Study } from './client.js';
 import { nctIdOf, sameParams, type ListParams, type PagingState, type StartPoint } from '../fetch.js';
 
@@ -76,7 +77,7 @@ function checkParams(path: string, saved: ListParams, now: ListParams): void {
  */
 export async function replaySaved(src: ResumeSource, write: (s: Study) => Promise<void>): Promise<StartPoint> {
   const want = src.state.studies;
-  const seen = new Set<string>();
+  const seen = new StudyIdSet(); // ≈ 8 bytes an id: the registry's 581,000 in ≈ 5 MB, not 60–90 MB
   let anonymous = 0;
   let n = 0;
   if (want > 0) {

@@ -14,7 +14,8 @@
  * collection, so it can be set at any time. `node --heap-growing-percent=N` or CT_HEAP_GROWING_PERCENT=N
  * (0: V8's default) overrides it.
  */
-import { setFlagsFromString } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 const DEFAULT_PERCENT = 50;
 
@@ -61,7 +62,10 @@ export function tightenHeapGrowth(): void {
  * young generation (grown to 16 MB semi-spaces) those buffers piled up between collections: 10,000 embedded
  * studies from Arrow peaked at 179 MB, 100,000 at 219 MB (3.5 s and 23.7 s); with the small one 166 and
  * 172 MB, flat, and faster (2.4 s and 21.6 s). From NDJSON, parsed on the main thread, it cost 14–17 % more
- * time (for 40 MB less), so there V8 grows it as it wants.
+ * time (for 40 MB less), so there V8 grows it as it wants. ct-fetch keeps it small all along: each page comes
+ * as one text of ≈ 15 MB (and the bytes it was decoded from), and the studies cut from it die young; with V8's
+ * young generation 100,000 studies from the local mock peaked at 251–283 MB, with the small one 222–230 MB,
+ * in the same time (25 s).
  * `--max-semi-space-size` would be the plain way, but V8 reads it only when node starts;
  * `--semi-space-growth-factor` is read at each scavenge, so it can be set at any time: 1 keeps the
  * semi-spaces at the size they have, 2 is V8's default (given on node's command line, V8 raises a factor
@@ -81,37 +85,77 @@ export class YoungGeneration {
   constructor(
     private readonly counts: () => { read: number; texts: number },
     private readonly every = 4096,
-    private readonly set: (small: boolean) => void = smallYoungGeneration,
+    private readonly set: (size: YoungSize) => void = youngGeneration,
   ) {
-    set(true);
+    set('small');
   }
 
   /**
    * Called for each record written. Every `every` records: small if texts were batched since the last look;
-   * V8's own if records were read and none of their texts was (all cached); unchanged if nothing was read
-   * (the end of the input, where the last batches are written).
+   * grown up to 8 MB semi-spaces if records were read and none of their texts was (all cached); unchanged if
+   * nothing was read (the end of the input, where the last batches are written).
    */
   record(): void {
     if (++this.seen % this.every !== 0) return;
     const now = this.counts();
-    if (now.texts > this.last.texts) this.set(true);
-    else if (now.read > this.last.read) this.set(false);
+    if (now.texts > this.last.texts) this.set('small');
+    else if (now.read > this.last.read) this.set('capped');
     this.last = { ...now };
   }
 }
 
-let young: boolean | undefined;
+/**
+ * `small`: the semi-spaces keep the size they have; `v8`: they grow as V8 wants (up to 16 MB each); `capped`:
+ * they grow up to 8 MB each. ct-embed with every text cached, 100,000 studies, against 16 MB semi-spaces: NDJSON
+ * out 22.3 s / 154 MB against 22.0 s / 219 MB, Arrow out 35.5 s / 215 MB against 36.6 s / 252 MB (4 MB semi-spaces:
+ * 44.2 s / 219 MB). ct-load from NDJSON is not capped: 8 MB semi-spaces cost it a third more time there.
+ */
+export type YoungSize = 'small' | 'capped' | 'v8';
+
+/** new_space's size (both semi-spaces) with 8 MB semi-spaces, as `--max-semi-space-size=8` left it. */
+const CAPPED_NEW_SPACE_BYTES = 16 << 20;
+
+let size: YoungSize | undefined;
+let factor = 2;
 let tunable: boolean | undefined;
+let capping: PerformanceObserver | undefined;
+
+const newSpaceBytes = (): number => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+
+function growthFactor(f: 1 | 2): void {
+  if (f === factor) return;
+  setFlagsFromString(`--semi-space-growth-factor=${f}`);
+  factor = f;
+}
 
 /**
- * Keep the young generation at the size it has (true) or let it grow as V8 does (false). ct-embed's and
- * ct-load's launchers call it before the CLI's modules load (`src/io/small-young-generation.ts`).
+ * Set how far the young generation may grow (once per change). The semi-spaces grow only in a scavenge, so for
+ * `capped` an observer of collections stops the growth at the cap (V8 has no runtime flag for the limit itself).
+ */
+export function youngGeneration(want: YoungSize): void {
+  tunable ??= youngGenerationTunable();
+  if (!tunable || want === size) return;
+  size = want;
+  capping?.disconnect();
+  capping = undefined;
+  if (want === 'capped' && newSpaceBytes() < CAPPED_NEW_SPACE_BYTES) {
+    growthFactor(2);
+    capping = new PerformanceObserver(() => {
+      if (newSpaceBytes() < CAPPED_NEW_SPACE_BYTES) return;
+      growthFactor(1);
+      capping?.disconnect();
+      capping = undefined;
+    });
+    capping.observe({ entryTypes: ['gc'] });
+  } else growthFactor(want === 'v8' ? 2 : 1);
+}
+
+/**
+ * Keep the young generation at the size it has (true) or let it grow as V8 does (false). The launchers of
+ * ct-fetch, ct-embed and ct-load call it before the CLI's modules load (`src/io/small-young-generation.ts`).
  */
 export function smallYoungGeneration(small: boolean): void {
-  tunable ??= youngGenerationTunable();
-  if (!tunable || small === young) return;
-  setFlagsFromString(`--semi-space-growth-factor=${small ? 1 : 2}`);
-  young = small;
+  youngGeneration(small ? 'small' : 'v8');
 }
 
 /** Whether ct-embed may set the young generation's growth (the user did not choose, and did not switch it off). */
