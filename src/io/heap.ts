@@ -54,8 +54,9 @@ export function tightenHeapGrowth(): void {
  * kept at their initial 1 MB from the start, and the runs were no slower; the hash provider 240–298 MB, about
  * 200 MB (for about 15 % more CPU time). Where every text is cached, ct-embed is CPU-bound, and there a small
  * young generation costs 20–30 % of the time (more objects live long enough to be copied and promoted) for
- * little memory (172 → 175 MB with NDJSON out): so the young generation grows as V8 wants while records are
- * read and none of their texts goes into a batch, and stops growing again when texts do.
+ * little memory (172 → 175 MB with NDJSON out): so the young generation grows while records are read and
+ * none of their texts goes into a batch (up to 8 MB semi-spaces, not V8's 16: `YoungSize`), and stops growing
+ * again when texts do.
  *
  * ct-load keeps it small too while it reads Arrow or Parquet: each batch body comes in a fresh buffer of its own
  * (≈ 8 MB for 5,000 rows with 1536-d vectors), freed only when the object holding it is collected. With V8's
