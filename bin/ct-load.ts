@@ -82,9 +82,10 @@ runTool(TOOL, async () => {
     TOOL,
     ioArgs,
     async ({ input, rejects, progress }) => {
-      // Arrow and Parquet keep the young generation small from the launcher on; NDJSON parsing on the main
-      // thread is faster with V8's own (src/io/heap.ts).
+      // Arrow and Parquet keep the young generation small from the launcher on, with more room for the old
+      // one; NDJSON parsing on the main thread is faster with V8's young generation (src/io/heap.ts).
       if (input.format === 'ndjson') smallYoungGeneration(false);
+      else tightenHeapGrowth(100);
       log(`loading into ${table.sql} at ${target.label}`);
       const stats = newLoadStats();
       await loadRecords(

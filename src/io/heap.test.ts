@@ -12,6 +12,9 @@ test('heap growing percent: 50 by default; the variable or a node flag of the us
   assert.equal(heapGrowingPercent({}, ['--heap-growing-percent=80']), undefined);
   assert.equal(heapGrowingPercent({ CT_HEAP_GROWING_PERCENT: '20' }, ['--heap_growing_percent=80']), undefined);
   assert.equal(heapGrowingPercent({}, ['--max-old-space-size=512']), 50);
+  assert.equal(heapGrowingPercent({}, [], 100), 100, "the tool's own default");
+  assert.equal(heapGrowingPercent({ CT_HEAP_GROWING_PERCENT: '20' }, [], 100), 20);
+  assert.equal(heapGrowingPercent({}, ['--heap-growing-percent=80'], 100), undefined);
 });
 
 test('young generation: tunable unless a semi-space flag of the user (command line or NODE_OPTIONS) or CT_SMALL_YOUNG_GENERATION=0', () => {
