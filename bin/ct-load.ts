@@ -1,5 +1,5 @@
 /** ct-load: prepared (optionally embedded) records → a Postgres or PGlite table, by binary COPY and guarded upserts. */
-import { smallYoungGeneration, tightenHeapGrowth } from '../src/io/heap.js';
+import { tightenHeapGrowth, youngGeneration } from '../src/io/heap.js';
 import { hideBin } from 'yargs/helpers';
 import { parser, runTool, withRecordIO, type RecordArgs } from '../src/cli.js';
 import { memSize, nonEmpty, whole } from '../src/validate.js';
@@ -84,7 +84,7 @@ runTool(TOOL, async () => {
     async ({ input, rejects, progress }) => {
       // Arrow and Parquet keep the young generation small from the launcher on, with more room for the old
       // one; NDJSON parsing on the main thread is faster with V8's young generation (src/io/heap.ts).
-      if (input.format === 'ndjson') smallYoungGeneration(false);
+      if (input.format === 'ndjson') youngGeneration('v8');
       else tightenHeapGrowth(100);
       log(`loading into ${table.sql} at ${target.label}`);
       const stats = newLoadStats();

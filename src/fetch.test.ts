@@ -13,13 +13,13 @@ import { fetchStudies, freshStart, listParams, nctIdOf, sameParams, type PagingS
 import { BadRequest, StudiesClient, type Study } from './fetch/client.js';
 import { dropResumeSource, findResume, replaySaved } from './fetch/resume.js';
 import { StudyIdSet } from './util/study-ids.js';
+import { loadStudies, startCtgovMock, type CtgovMock } from '../test/mocks/ctgov-mock.js';
 
 const idSet = (list: string[]) => {
   const set = new StudyIdSet();
   for (const id of list) set.add(id);
   return set;
 };
-import { loadStudies, startCtgovMock, type CtgovMock } from '../test/mocks/ctgov-mock.js';
 
 // compiled to dist/src/fetch.test.js -> ../../ is the project root
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/studies-sample.ndjson', import.meta.url));

@@ -83,9 +83,9 @@ export function tightenHeapGrowth(byDefault = DEFAULT_PERCENT): void {
  * `--max-semi-space-size` would be the plain way, but V8 reads it only when node starts;
  * `--semi-space-growth-factor` is read at each scavenge, so it can be set at any time: 1 keeps the
  * semi-spaces at the size they have, 2 is V8's default (given on node's command line, V8 raises a factor
- * below 2 to 2 when it sets up the heap: `node --semi-space-growth-factor=1` still grew them to 16 MB). A node flag of the user (`--max-semi-space-size`,
- * `--min-semi-space-size`, `--semi-space-growth-factor`, on the command line or in NODE_OPTIONS) or
- * CT_SMALL_YOUNG_GENERATION=0 leaves V8 alone.
+ * below 2 to 2 when it sets up the heap: `node --semi-space-growth-factor=1` still grew them to 16 MB).
+ * A node flag of the user (`--max-semi-space-size`, `--min-semi-space-size`, `--semi-space-growth-factor`,
+ * on the command line or in NODE_OPTIONS) or CT_SMALL_YOUNG_GENERATION=0 leaves V8 alone.
  */
 export class YoungGeneration {
   private seen = 0;
@@ -145,6 +145,8 @@ function growthFactor(f: 1 | 2): void {
 /**
  * Set how far the young generation may grow (once per change). The semi-spaces grow only in a scavenge, so for
  * `capped` an observer of collections stops the growth at the cap (V8 has no runtime flag for the limit itself).
+ * The launchers of ct-fetch, ct-embed and ct-load make it `small` before the CLI's modules load
+ * (`src/io/small-young-generation.ts`).
  */
 export function youngGeneration(want: YoungSize): void {
   tunable ??= youngGenerationTunable();
@@ -164,15 +166,7 @@ export function youngGeneration(want: YoungSize): void {
   } else growthFactor(want === 'v8' ? 2 : 1);
 }
 
-/**
- * Keep the young generation at the size it has (true) or let it grow as V8 does (false). The launchers of
- * ct-fetch, ct-embed and ct-load call it before the CLI's modules load (`src/io/small-young-generation.ts`).
- */
-export function smallYoungGeneration(small: boolean): void {
-  youngGeneration(small ? 'small' : 'v8');
-}
-
-/** Whether ct-embed may set the young generation's growth (the user did not choose, and did not switch it off). */
+/** Whether the tools may set the young generation's growth (the user did not choose, and did not switch it off). */
 export function youngGenerationTunable(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): boolean {
   if (userSet(/--(max[-_]|min[-_])?semi[-_]space[-_](size|growth[-_]factor)\b/, env, execArgv)) return false;
   return (env.CT_SMALL_YOUNG_GENERATION ?? '').trim() !== '0';

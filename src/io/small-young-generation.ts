@@ -3,6 +3,6 @@
  * they import the CLI: a small young generation from the start (src/io/heap.ts, YoungGeneration). Loading the CLI's modules alone grew the semi-spaces to 8 MB, so
  * this cannot wait for the CLI's first statement (static imports all load before any of them runs).
  */
-import { smallYoungGeneration } from './heap.js';
+import { youngGeneration } from './heap.js';
 
-smallYoungGeneration(true);
+youngGeneration('small');
